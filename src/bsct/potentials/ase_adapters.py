@@ -1,0 +1,89 @@
+"""Adapters both ways between ASE calculators and the batched protocol."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from bsct.potentials.protocol import AtomsBatch, BatchedPotential, PotentialOutput
+
+
+class CalculatorPotential:
+    """An ASE calculator behind the batched interface, evaluated one configuration at a time.
+
+    ASE calculators keep state, so each configuration gets a fresh ``Atoms`` with the
+    calculator attached; pass ``calculator_factory`` (a zero-argument callable) instead of an
+    instance when the calculator must not be shared.
+    """
+
+    def __init__(
+        self,
+        calculator: Calculator | Callable[[], Calculator],
+        cutoff_angstrom: float | None = None,
+        conservative: bool = True,
+        name: str | None = None,
+    ):
+        self._calculator = calculator
+        self.cutoff_angstrom = cutoff_angstrom
+        self.conservative = conservative
+        self.name = name or type(self._get_calculator()).__name__
+
+    def _get_calculator(self) -> Calculator:
+        calc = self._calculator
+        return calc if isinstance(calc, Calculator) else calc()
+
+    def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
+        energies, forces, stresses = [], [], []
+        calc = self._get_calculator()
+        for atoms in batch.to_atoms():
+            atoms.calc = calc
+            energies.append(atoms.get_potential_energy())
+            forces.append(atoms.get_forces())
+            if compute_stress:
+                stresses.append(atoms.get_stress(voigt=False) if atoms.pbc.all() else np.zeros((3, 3)))
+        dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
+        return PotentialOutput(
+            torch.as_tensor(np.asarray(energies, dtype=np.float64), dtype=dtype, device=device),
+            torch.as_tensor(np.concatenate(forces), dtype=dtype, device=device),
+            torch.as_tensor(np.stack(stresses), dtype=dtype, device=device) if compute_stress else None,
+        )
+
+
+class TorchCalculator(Calculator):
+    """A batched potential as an ASE calculator (energy, forces, stress for periodic cells)."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, potential: BatchedPotential, dtype: torch.dtype = torch.float64, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+        self.dtype = dtype
+
+    def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        batch = AtomsBatch.from_atoms([self.atoms], dtype=self.dtype)
+        want_stress = "stress" in properties and bool(self.atoms.pbc.all())
+        out = self.potential(batch, compute_stress=want_stress)
+        energy = float(out.energy_ev[0])
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["forces"] = out.forces_ev_per_angstrom.detach().cpu().numpy().astype(np.float64)
+        if want_stress and out.stress_ev_per_angstrom3 is not None:
+            s = out.stress_ev_per_angstrom3[0].detach().cpu().numpy()
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+
+def as_batched(potential) -> BatchedPotential:
+    """Accept a batched potential or an ASE calculator; return something batched."""
+    if isinstance(potential, Calculator):
+        return CalculatorPotential(potential)
+    if callable(potential) and hasattr(potential, "cutoff_angstrom") and hasattr(potential, "conservative"):
+        return potential
+    raise TypeError(
+        f"{type(potential).__name__} is neither an ASE Calculator nor a batched potential "
+        "(a callable with `cutoff_angstrom` and `conservative` attributes)"
+    )

@@ -1,0 +1,133 @@
+"""Turn a model SPEC string into a batched potential.
+
+SPEC forms:
+    NAME                      a built-in, e.g. ``morse``, ``emt``, ``sw-si``, ``gfn2-xtb``
+    NAME[key=value,...]       a built-in with keyword arguments, e.g. ``planted[kind=energy_step,size=0.01]``
+    package.module:factory    a Python callable returning an ASE calculator or a batched potential
+    path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+from typing import Callable
+
+from bsct.potentials.ase_adapters import as_batched
+from bsct.potentials.protocol import BatchedPotential
+
+
+def _morse(**kw):
+    from bsct.potentials.pair import Morse
+
+    return Morse(**kw)
+
+
+def _lj(**kw):
+    from bsct.potentials.pair import LennardJones
+
+    return LennardJones(**kw)
+
+
+def _planted(**kw):
+    from bsct.potentials.pair import PlantedArtifact
+
+    kw.setdefault("kind", "energy_step")
+    kw.setdefault("size", {"energy_step": 0.01, "force_step": 0.1, "curvature_step": 2.0,
+                           "spurious_well": 0.02, "noise": 0.002, "nonconservative": 0.2}[kw["kind"]])
+    kw.setdefault("r_star_angstrom", 3.5)
+    return PlantedArtifact(**kw)
+
+
+def _emt(cutoff_angstrom: float | None = None):
+    from ase.calculators.emt import EMT
+
+    from bsct.potentials.ase_adapters import CalculatorPotential
+
+    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT")
+
+
+def _sw_si(cutoff_angstrom: float = 3.77118):
+    from matscipy.calculators.manybody import Manybody
+    from matscipy.calculators.manybody.explicit_forms import StillingerWeber
+    from matscipy.calculators.manybody.explicit_forms.stillinger_weber import Stillinger_Weber_PRB_31_5262_Si
+
+    from bsct.potentials.ase_adapters import CalculatorPotential
+
+    def factory():
+        return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
+
+    return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si")
+
+
+def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 1.0):
+    from bsct.potentials.ase_adapters import CalculatorPotential
+
+    def factory():
+        from tblite.ase import TBLite
+
+        kwargs = dict(method=method, accuracy=accuracy, verbosity=0)
+        if charge is not None:
+            kwargs["charge"] = charge
+        return TBLite(**kwargs)
+
+    return CalculatorPotential(factory, cutoff_angstrom=None, name=method)
+
+
+BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
+    "morse": _morse,
+    "lj": _lj,
+    "planted": _planted,
+    "emt": _emt,
+    "sw-si": _sw_si,
+    "gfn2-xtb": _xtb,
+}
+
+
+def register(name: str, factory: Callable[..., BatchedPotential]) -> None:
+    """Add a built-in (used by optional model packages such as the Transformer MLIP)."""
+    BUILTINS[name] = factory
+
+
+_NAME_ARGS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
+
+
+def _parse_kwargs(text: str) -> dict:
+    kwargs = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in item:
+            raise ValueError(f"model argument {item!r} must look like key=value")
+        key, value = item.split("=", 1)
+        try:
+            kwargs[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            kwargs[key.strip()] = value.strip()
+    return kwargs
+
+
+def load_potential(spec) -> BatchedPotential:
+    """Resolve SPEC (see module docstring) or pass an object through ``as_batched``."""
+    if not isinstance(spec, str):
+        return as_batched(spec)
+    match = _NAME_ARGS.match(spec)
+    if match and match["name"] in BUILTINS:
+        return as_batched(BUILTINS[match["name"]](**_parse_kwargs(match["args"] or "")))
+    if spec.endswith((".pt", ".pth", ".ckpt")) or Path(spec).is_file():
+        try:
+            from bsct.model.checkpoint import load_checkpoint_potential
+        except ImportError as exc:
+            raise ValueError(f"{spec}: checkpoints need the bsct.model package ({exc})") from exc
+        return load_checkpoint_potential(spec)
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"model {spec!r}: cannot import {module_name!r} ({exc}); is the package installed?") from exc
+        factory = getattr(module, attr, None)
+        if factory is None:
+            raise ValueError(f"model {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        return as_batched(factory())
+    raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
