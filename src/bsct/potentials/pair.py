@@ -124,11 +124,13 @@ class PlantedArtifact(Morse):
 
     Kinds (g(r) is added to φ(r); ``size`` has the unit given):
         energy_step       g = size·H(r - r*)                  size in eV: E jumps, F does not see it (C0)
-        force_step        g = size·(r - r*)·H(r - r*)         size in eV/Å: E has a kink, F jumps (C1)
-        curvature_step    g = size/2·(r - r*)²·H(r - r*)      size in eV/Å²: F has a kink, E'' jumps (C2)
+        force_step        g = size·x·e^(-x/0.5 Å)·H(x)       size in eV/Å: E has a kink, F jumps (C1)
+        curvature_step    g = size/2·x²·e^(-x/0.3 Å)·H(x)    size in eV/Å²: F has a kink, E'' jumps (C2)
         spurious_well     g = -size·exp(-((r - r*)/w)²)        size in eV: a well in the tail, w = width
         noise             g = size·Σ_k sin(2π r/λ_k + k)·window  size in eV: high-frequency wiggles near r*
         nonconservative   F_extra = size·exp(-((r - r*)/w)²)   size in eV/Å: a pair force with no energy
+    with x = r - r*. The exponential tails keep each artifact local, so it does not also tilt the
+    dissociation tail (which would add sign flips of its own).
     """
 
     KINDS = ("energy_step", "force_step", "curvature_step", "spurious_well", "noise", "nonconservative")
@@ -156,9 +158,9 @@ class PlantedArtifact(Morse):
         if self.kind == "energy_step":
             return self.size * step(r_angstrom, self.r_star_angstrom)
         if self.kind == "force_step":
-            return self.size * d * step(r_angstrom, self.r_star_angstrom)
+            return self.size * d * torch.exp(-d.clamp_min(0) / 0.5) * step(r_angstrom, self.r_star_angstrom)
         if self.kind == "curvature_step":
-            return 0.5 * self.size * d**2 * step(r_angstrom, self.r_star_angstrom)
+            return 0.5 * self.size * d**2 * torch.exp(-d.clamp_min(0) / 0.3) * step(r_angstrom, self.r_star_angstrom)
         if self.kind == "spurious_well":
             return -self.size * torch.exp(-((d / self.width_angstrom) ** 2))
         if self.kind == "noise":
@@ -168,9 +170,11 @@ class PlantedArtifact(Morse):
         return torch.zeros_like(r_angstrom)
 
     def cut_pair_energy_ev(self, r_angstrom):
-        # The artifact is added after the cutoff treatment so the switch cannot hide it.
-        inside = (r_angstrom < self.cutoff_angstrom).to(r_angstrom.dtype)
-        return super().cut_pair_energy_ev(r_angstrom) + self.artifact_energy_ev(r_angstrom) * inside
+        # The artifact fades out with the same C2 switch as the Morse part, so the cutoff adds
+        # no artifact of its own; place r* below the switch to see the artifact at full size.
+        r_on = self.switch_on_angstrom or self.cutoff_angstrom - 1.5
+        fade = smoothstep_switch(r_angstrom, r_on, self.cutoff_angstrom)
+        return super().cut_pair_energy_ev(r_angstrom) + self.artifact_energy_ev(r_angstrom) * fade
 
     def forward(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
         out = super().forward(batch, compute_stress)

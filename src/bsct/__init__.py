@@ -1,0 +1,17 @@
+"""bsct: Bond Smoothness Characterization Test for machine-learning interatomic potentials."""
+
+__version__ = "0.1.0"
+
+__all__ = ["run_bsct", "BSCTConfig", "load_potential", "__version__"]
+
+
+def __getattr__(name):  # lazy, so `import bsct` stays light and has no side effects
+    if name in ("run_bsct", "BSCTConfig"):
+        from bsct.scan import api
+
+        return getattr(api, name)
+    if name == "load_potential":
+        from bsct.potentials.registry import load_potential
+
+        return load_potential
+    raise AttributeError(f"module 'bsct' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""Write a BSCT report to disk: results.json, one PNG per bond type, a self-contained report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+from bsct.report.json_report import report_to_dict
+from bsct.report.plots import plot_bond_type
+
+
+def _png_bytes(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def write_report(report, out_dir: str | Path, plots: bool = True, html: bool = True) -> Path:
+    """Returns the path of results.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report_to_dict(report)
+    json_path = out / "results.json"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(json_path)
+    images: dict[str, bytes] = {}
+    if plots:
+        (out / "plots").mkdir(exist_ok=True)
+        for bond_type in report.per_type:
+            mine = [r for r in report.results if r.curve.bond_type == bond_type]
+            fig = plot_bond_type(mine, f"{report.model}: {bond_type} (type score {report.per_type[bond_type]['score']:.3f})",
+                                 report.cutoff_angstrom)
+            images[bond_type] = _png_bytes(fig)
+            (out / "plots" / f"{bond_type}.png").write_bytes(images[bond_type])
+    if html:
+        (out / "report.html").write_text(render_html(data, images))
+    return json_path
+
+
+def render_html(data: dict, images: dict[str, bytes]) -> str:
+    """One self-contained page: score, per-type table, every artifact, the plots inline."""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(t)}</td><td>{v['score']:.3f}</td><td>{v['n_scans']}/{v['n_found']}</td>"
+        f"<td>{v['n_artifacts']}</td><td>{esc(', '.join(f'{k}×{n}' for k, n in v['artifact_kinds'].items()))}</td></tr>"
+        for t, v in data["per_type"].items()
+    )
+    arts = "".join(
+        f"<tr><td>{esc(b['label'])}</td><td>{esc(a['kind'])}</td><td>{a['r_angstrom']:.3f}</td>"
+        f"<td>{a['size']:.4g} {esc(a['unit'])}</td><td>{esc(a['detail'])}</td></tr>"
+        for b in data["bonds"] for a in b["artifacts"]
+    ) or "<tr><td colspan=5>none: every detector stayed quiet</td></tr>"
+    errors = "".join(f"<li>{esc(b['label'])}: {esc(e)}</li>" for b in data["bonds"] for e in b["errors"])
+    figs = "".join(
+        f"<h3>{esc(t)}</h3><img alt='{esc(t)} scan' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        for t, png in images.items()
+    )
+    t = data["timings"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>BSCT: {esc(data['model'])}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%}}</style></head><body>
+<h1>BSCT report: {esc(data['model'])}</h1>
+<p><b>BSCT score {data['score']:.3f}</b> (lower is smoother; 0 means every detector was quiet) —
+{data['n_artifacts']} artifact(s) in {len(data['bonds'])} scan(s), {t['n_points']} points,
+{t['n_model_calls']} model calls, {t['wall_seconds']:.1f} s wall ({t['model_seconds']:.1f} s in the model).
+Schema {esc(data['schema'])}; bsct {esc(data['versions'].get('bsct', '?'))}.</p>
+<h2>Per bond type</h2><table><tr><th>type</th><th>score</th><th>scanned/found</th><th>artifacts</th><th>kinds</th></tr>{rows}</table>
+<h2>Artifacts</h2><table><tr><th>bond</th><th>kind</th><th>r (Å)</th><th>size</th><th>detail</th></tr>{arts}</table>
+{f'<h2>Failed points</h2><ul>{errors}</ul>' if errors else ''}
+<h2>Scans</h2>{figs}
+</body></html>"""

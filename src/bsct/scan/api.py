@@ -1,0 +1,239 @@
+"""BSCT in one call: find bonds, scan them, detect artifacts, score, (optionally) write a report.
+
+    from bsct import run_bsct
+    report = run_bsct("emt", "structures.extxyz", out_dir="bsct_out")
+    print(report.score, report.artifacts)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from bsct.metrics.detectors import Artifact, Tolerances
+from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
+from bsct.potentials.protocol import BatchedPotential
+from bsct.potentials.registry import load_potential
+from bsct.scan.bonds import BondSelection, select_bonds
+from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
+from bsct.scan.runner import ScanCurve, evaluate_points, evaluate_scan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BSCTConfig:
+    """Everything that decides a BSCT result (recorded in the JSON, checked on resume)."""
+
+    max_per_type: int = 3
+    seed: int = 0
+    bond_types: tuple[str, ...] | None = None
+    scan_range: ScanRange = ScanRange()
+    mode: str = "auto"
+    grow_cell: bool = True
+    tolerances: Tolerances = Tolerances()
+    refine_jumps: bool = True
+    max_atoms_per_call: int = 20_000
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class BondResult:
+    """One scanned bond: the raw curve and what the detectors made of it."""
+
+    curve: ScanCurve
+    analysis: ScanAnalysis
+
+
+@dataclass
+class BSCTReport:
+    """The outcome of :func:`run_bsct`.
+
+    Attributes:
+        model: name of the potential.
+        score: BSCT score, mean over bond types of the mean scan score (lower = smoother, 0 = clean).
+        per_type: per bond type: score, scans, artifacts, bonds found in the data.
+        results: per bond, curve and analysis.
+    """
+
+    model: str
+    config: BSCTConfig
+    selection: BondSelection
+    results: list[BondResult]
+    score: float
+    per_type: dict[str, dict]
+    wall_seconds: float
+    model_seconds: float
+    n_model_calls: int
+    cutoff_angstrom: float | None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return [a for res in self.results for a in res.analysis.artifacts]
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(res.curve.r_angstrom) for res in self.results)
+
+    def to_dict(self) -> dict:
+        from bsct.report.json_report import report_to_dict
+
+        return report_to_dict(self)
+
+    def save(self, out_dir: str | Path, plots: bool = True, html: bool = True) -> Path:
+        """Write results.json, per-bond-type PNGs and report.html into ``out_dir``."""
+        from bsct.report.writer import write_report
+
+        return write_report(self, out_dir, plots=plots, html=html)
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import ase
+    import torch
+
+    from bsct import __version__
+
+    return {"bsct": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "ase": ase.__version__}
+
+
+def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) -> tuple[float, dict[str, dict]]:
+    """Per bond type: mean scan score; overall: mean over types (each type weighs the same)."""
+    per_type: dict[str, dict] = {}
+    for bond_type in sorted({r.curve.bond_type for r in results}):
+        mine = [r for r in results if r.curve.bond_type == bond_type]
+        kinds: dict[str, int] = {}
+        for r in mine:
+            for a in r.analysis.artifacts:
+                kinds[a.kind] = kinds.get(a.kind, 0) + 1
+        per_type[bond_type] = {
+            "score": float(np.mean([r.analysis.score for r in mine])),
+            "n_scans": len(mine),
+            "n_found": selection.counts_found.get(bond_type, len(mine)),
+            "n_artifacts": sum(kinds.values()),
+            "artifact_kinds": dict(sorted(kinds.items())),
+        }
+    score = float(np.mean([v["score"] for v in per_type.values()])) if per_type else float("nan")
+    return score, per_type
+
+
+def _load_structures(data) -> list[Atoms]:
+    if isinstance(data, Atoms):
+        return [data]
+    if isinstance(data, (str, Path)):
+        from bsct.data.io import read_structures
+
+        return read_structures(data)
+    return list(data)
+
+
+def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, resume: bool) -> Path:
+    """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run."""
+    curves_dir = out_dir / "curves"
+    manifest = out_dir / "run.json"
+    wanted = {"model": model, "config": config.fingerprint()}
+    if manifest.exists() and resume:
+        have = json.loads(manifest.read_text())
+        if have != wanted:
+            raise ValueError(f"{out_dir}: cannot resume, it holds a run of {have} but this run is {wanted}; use a new --out")
+    elif manifest.exists() and any(curves_dir.glob("*.npz")) and not resume:
+        log.info("%s already holds curves; overwriting (pass resume=True / --resume to continue instead)", out_dir)
+        for old in curves_dir.glob("*.npz"):
+            old.unlink()
+    curves_dir.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(wanted))
+    return curves_dir
+
+
+def run_bsct(
+    model,
+    data,
+    config: BSCTConfig | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides,
+) -> BSCTReport:
+    """Run the Bond Smoothness Characterization Test.
+
+    Args:
+        model: a SPEC string (see :func:`bsct.potentials.registry.load_potential`), an ASE
+            calculator, or a batched potential.
+        data: a file (extxyz, ASE db), an ``Atoms`` or a list of them.
+        config: a :class:`BSCTConfig`; keyword ``overrides`` replace single fields of it.
+        out_dir: if given, each bond's raw curve is saved there as soon as it is scanned and the
+            full report (JSON, PNGs, HTML) at the end; ``resume=True`` skips bonds already saved.
+    """
+    t_start = time.perf_counter()
+    config = dataclasses.replace(config or BSCTConfig(), **overrides)
+    potential: BatchedPotential = load_potential(model)
+    name = model if isinstance(model, str) else getattr(potential, "name", type(potential).__name__)
+    structures = _load_structures(data)
+    selection = select_bonds(
+        structures, config.max_per_type, config.seed, list(config.bond_types) if config.bond_types else None
+    )
+    log.info("model %s: %d bond(s) of %d type(s) to scan (%s)", name, len(selection.bonds), len(selection.counts_chosen),
+             ", ".join(f"{t}: {n}/{selection.counts_found[t]}" for t, n in selection.counts_chosen.items()))
+    curves_dir = _check_run_dir(Path(out_dir), config, str(name), resume) if out_dir is not None else None
+    cutoff = potential.cutoff_angstrom
+    results: list[BondResult] = []
+    model_seconds, n_calls = 0.0, 0
+    for bond in tqdm(selection.bonds, desc=f"BSCT {name}", unit="bond", disable=not progress):
+        geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell)
+        path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
+        if path is not None and resume and path.exists():
+            curve = ScanCurve.load(path)
+        else:
+            curve = evaluate_scan(potential, geometry, config.max_atoms_per_call)
+            if path is not None:
+                curve.save(path)
+        model_seconds += curve.eval_seconds
+        n_calls += curve.n_model_calls
+        refine = _Refiner(potential, geometry) if config.refine_jumps else None
+        analysis = analyse_curve(curve, config.tolerances, cutoff, refine)
+        if refine is not None:
+            model_seconds += refine.seconds
+            n_calls += refine.calls
+        results.append(BondResult(curve, analysis))
+    score, per_type = aggregate_scores(results, selection)
+    report = BSCTReport(
+        model=str(name), config=config, selection=selection, results=results, score=score, per_type=per_type,
+        wall_seconds=time.perf_counter() - t_start, model_seconds=model_seconds, n_model_calls=n_calls,
+        cutoff_angstrom=cutoff, versions=_versions(),
+    )
+    if out_dir is not None:
+        report.save(out_dir)
+    return report
+
+
+class _Refiner:
+    """Evaluates extra bond lengths of one scan, counting calls and time for the cost report."""
+
+    def __init__(self, potential: BatchedPotential, geometry: ScanGeometry):
+        self.potential, self.geometry = potential, geometry
+        self.calls, self.seconds = 0, 0.0
+
+    def __call__(self, r_angstrom: np.ndarray):
+        start = time.perf_counter()
+        out = evaluate_points(self.potential, self.geometry, r_angstrom)
+        self.calls += 1
+        self.seconds += time.perf_counter() - start
+        return out

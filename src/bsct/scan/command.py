@@ -1,0 +1,49 @@
+"""`bsct scan`: BSCT of one model on one dataset, written to a directory; exit 1 above a threshold."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("bsct.scan")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="SPEC: built-in name (e.g. emt, morse, sw-si, gfn2-xtb, "
+                        "'planted[kind=energy_step]'), module:factory, or a checkpoint path")
+    parser.add_argument("--data", required=True, help="structures: extxyz or ASE .db")
+    parser.add_argument("--out", required=True, help="output directory (results.json, plots/, report.html, curves/)")
+    parser.add_argument("--fail-above", type=float, default=None, metavar="SCORE",
+                        help="exit with code 1 when the BSCT score is above SCORE (a CI gate)")
+    parser.add_argument("--max-per-type", type=int, default=3, help="bonds scanned per bond type (default 3)")
+    parser.add_argument("--points", type=int, default=240, help="points per scan (default 240)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for choosing bonds (default 0)")
+    parser.add_argument("--mode", choices=["auto", "pair", "fragment"], default="auto",
+                        help="move only the two atoms (pair) or the two rigid fragments (fragment); auto: fragments "
+                        "for molecules where the bond is not in a ring")
+    parser.add_argument("--bond-types", default=None, help="comma-separated bond types to scan, e.g. C-H,C-C")
+    parser.add_argument("--no-refine", action="store_true", help="do not re-scan candidate jumps at 8x resolution")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run, keeping finished bonds")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bsct.scan.api import BSCTConfig, run_bsct
+    from bsct.scan.geometry import ScanRange
+
+    config = BSCTConfig(
+        max_per_type=args.max_per_type,
+        seed=args.seed,
+        bond_types=tuple(args.bond_types.split(",")) if args.bond_types else None,
+        scan_range=ScanRange(n_points=args.points),
+        mode=args.mode,
+        refine_jumps=not args.no_refine,
+    )
+    report = run_bsct(args.model, args.data, config, out_dir=args.out, resume=args.resume)
+    print(f"BSCT score {report.score:.4f} for {report.model}: {len(report.artifacts)} artifact(s) in "
+          f"{len(report.results)} scan(s); report in {args.out}/report.html")
+    for art in report.artifacts:
+        print(f"  {art.bond_label:>24s}  {art.kind:<20s} r = {art.r_angstrom:7.3f} Å  size {art.size:.4g} {art.unit}  {art.detail}")
+    if args.fail_above is not None and report.score > args.fail_above:
+        log.error("BSCT score %.4f is above --fail-above %.4f", report.score, args.fail_above)
+        return 1
+    return 0

@@ -1,0 +1,187 @@
+"""Scan geometry: the frames of a 1-D bond-length scan, as pure functions of the structure.
+
+Every scan is linear in its coordinate r (the bond length, Å):
+    x(r) = x(r0) + (r - r0)·dx_dr
+with dx_dr = -u/2 on the i side and +u/2 on the j side (u the unit bond vector), 0 elsewhere.
+Two modes:
+    pair      only atoms i and j move (crystals, and bonds inside rings);
+    fragment  the bond is cut and the two rigid fragments move apart (molecules; the
+              BSCT-SPICE convention), so no other bond is stretched.
+Because the map is linear, the scan force is f_r = -dE/dr = Σ_atoms F·dx_dr exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+
+from bsct.scan.bonds import Bond, molecular_fragments
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanRange:
+    """How far and how densely to scan, relative to the equilibrium bond length r0.
+
+    r_min = max(r_min_scale·r0, r_min_floor_angstrom)
+    r_max = max(r_max_scale·r0, cutoff + past_cutoff_angstrom)   (the cutoff term only when known)
+    """
+
+    n_points: int = 240
+    r_min_scale: float = 0.6
+    r_min_floor_angstrom: float = 0.5
+    r_max_scale: float = 2.5
+    past_cutoff_angstrom: float = 1.0
+
+    def grid_angstrom(self, r0_angstrom: float, cutoff_angstrom: float | None) -> np.ndarray:
+        if self.n_points < 8:
+            raise ValueError("a scan needs at least 8 points to tell a step from a slope")
+        r_min = max(self.r_min_scale * r0_angstrom, self.r_min_floor_angstrom)
+        r_max = self.r_max_scale * r0_angstrom
+        if cutoff_angstrom is not None:
+            r_max = max(r_max, cutoff_angstrom + self.past_cutoff_angstrom)
+        return np.linspace(r_min, r_max, self.n_points)
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """One bond scan, ready to evaluate.
+
+    Attributes:
+        bond: the bond as found in the dataset.
+        atoms: the structure scanned (a supercell of the original when a periodic cell had to grow).
+        i, j: indices of the bonded pair in ``atoms``.
+        r_angstrom: (n_points,) bond lengths, increasing.
+        dx_dr: (n_atoms, 3) displacement of each atom per Å of bond length.
+        mode: "pair" or "fragment".
+        side: (n_atoms,) 0 with i, 1 with j, -1 fixed (fragment mode); None in pair mode.
+    """
+
+    bond: Bond
+    atoms: Atoms
+    i: int
+    j: int
+    r_angstrom: np.ndarray
+    dx_dr: np.ndarray
+    mode: str
+    side: np.ndarray | None = field(default=None)
+
+    @property
+    def r0_angstrom(self) -> float:
+        return self.bond.r0_angstrom
+
+    def positions_angstrom(self, r_angstrom: np.ndarray | None = None) -> np.ndarray:
+        """(n_points, n_atoms, 3) positions along the scan."""
+        r = self.r_angstrom if r_angstrom is None else np.asarray(r_angstrom)
+        x0 = self.atoms.get_positions()
+        return x0[None] + (r - self.r0_angstrom)[:, None, None] * self.dx_dr[None]
+
+    def frames(self, r_angstrom: np.ndarray | None = None) -> list[Atoms]:
+        """Scan frames as ASE structures (for plotting, export or ASE calculators)."""
+        out = []
+        for pos in self.positions_angstrom(r_angstrom):
+            frame = self.atoms.copy()
+            frame.calc = None
+            frame.positions = pos
+            out.append(frame)
+        return out
+
+    def min_cross_distance_angstrom(self) -> np.ndarray | None:
+        """(n_points,) closest approach between the two moving fragments (fragment mode only).
+
+        Beyond the cutoff the fragments cannot interact, so E(r) must be flat there.
+        """
+        if self.side is None:
+            return None
+        a = np.flatnonzero(self.side == 0)
+        b = np.flatnonzero(self.side == 1)
+        pos = self.positions_angstrom()
+        diff = pos[:, a, None, :] - pos[:, None, b, :]
+        return np.linalg.norm(diff, axis=-1).reshape(len(self.r_angstrom), -1).min(axis=1)
+
+
+def perpendicular_widths_angstrom(cell: np.ndarray) -> np.ndarray:
+    """(3,) distances between opposite faces of the cell: V / |a_l × a_m|."""
+    volume = abs(np.linalg.det(cell))
+    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+
+
+def _repeat_for_range(atoms: Atoms, bond: Bond, r_max_angstrom: float) -> tuple[Atoms, int, int, np.ndarray]:
+    """Grow a periodic cell until the scan cannot reach half of it; remap i, j to the supercell.
+
+    ASE's ``repeat`` lays copy (m0, m1, m2) at offset n·(m0·M1·M2 + m1·M2 + m2), so j's image at
+    shift S is copy S mod M of atom j.
+    """
+    shift = np.asarray(bond.shift_idx)
+    if not atoms.pbc.any():
+        return atoms, bond.i, bond.j, shift
+    widths = perpendicular_widths_angstrom(atoms.cell.array)
+    reps = np.ones(3, int)
+    for k in range(3):
+        if atoms.pbc[k]:
+            reps[k] = max(1, math.ceil(2.0 * r_max_angstrom / widths[k] + 1e-9))
+    if np.all(reps == 1):
+        return atoms, bond.i, bond.j, shift
+    copy = np.mod(shift, reps)
+    offset = len(atoms) * int(copy[0] * reps[1] * reps[2] + copy[1] * reps[2] + copy[2])
+    return atoms.repeat(tuple(int(r) for r in reps)), bond.i, bond.j + offset, (shift - copy) // reps
+
+
+def build_scan(
+    atoms: Atoms,
+    bond: Bond,
+    scan_range: ScanRange = ScanRange(),
+    cutoff_angstrom: float | None = None,
+    mode: str = "auto",
+    grow_cell: bool = True,
+) -> ScanGeometry:
+    """Frames for scanning ``bond`` of ``atoms``.
+
+    mode: "auto" (fragment for molecules when the bond is not in a ring, else pair), "pair",
+    or "fragment" (error if impossible). For periodic cells the scan must stay inside half the
+    cell; ``grow_cell=True`` repeats the cell as needed (logged), otherwise a ValueError says so.
+    """
+    if mode not in ("auto", "pair", "fragment"):
+        raise ValueError(f"scan mode must be auto, pair or fragment, not {mode!r}")
+    r = scan_range.grid_angstrom(bond.r0_angstrom, cutoff_angstrom)
+    if grow_cell:
+        base, i, j, shift = _repeat_for_range(atoms, bond, float(r[-1]))
+    else:
+        base, i, j, shift = atoms, bond.i, bond.j, np.asarray(bond.shift_idx)
+    grown = len(base) != len(atoms)
+    if i == j:
+        raise ValueError(
+            f"bond {bond.label} joins an atom to its own periodic image and the cell was not grown; "
+            "use grow_cell=True or a supercell"
+        )
+    if atoms.pbc.any() and not grow_cell:
+        half = 0.5 * perpendicular_widths_angstrom(atoms.cell.array)[atoms.pbc].min()
+        if r[-1] > half:
+            raise ValueError(
+                f"bond {bond.label}: the scan reaches {r[-1]:.2f} Å but half the cell is {half:.2f} Å; "
+                "the pair would meet its own periodic images. Use a supercell (atoms.repeat) or grow_cell=True."
+            )
+    if grown:
+        log.info("bond %s: cell repeated to %d atoms so the %.2f Å scan stays inside half the cell", bond.label, len(base), r[-1])
+    base = base.copy()
+    base.calc = None
+    vec = base.positions[j] - base.positions[i] + shift.astype(float) @ base.cell.array
+    u = vec / np.linalg.norm(vec)
+    side = molecular_fragments(atoms, bond) if mode in ("auto", "fragment") else None
+    if mode == "fragment" and side is None:
+        raise ValueError(f"bond {bond.label} cannot be scanned by fragments: it is in a ring or the structure is periodic")
+    dx_dr = np.zeros((len(base), 3))
+    if side is not None:
+        dx_dr[side == 0] = -0.5 * u
+        dx_dr[side == 1] = 0.5 * u
+        used_mode = "fragment"
+    else:
+        dx_dr[i] = -0.5 * u
+        dx_dr[j] = 0.5 * u
+        used_mode = "pair"
+    return ScanGeometry(bond, base, i, j, r, dx_dr, used_mode, side)
