@@ -14,7 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("bsct.scan.command", "run BSCT bond scans on a model and write a report"),
     "demo": ("bsct.scan.demo", "run BSCT on the built-in demo potentials (planted artifacts vs smooth references)"),
-    "fsd": ("bsct.metrics.fsd_command", "Force Smoothness Deviation of a model on BSCT-SPICE style scans"),
+    "fsd": ("bsct.scan.fsd_command", "Force Smoothness Deviation of a model on BSCT-SPICE style scans"),
     "data": ("bsct.data.command", "generate or validate reference datasets"),
     "md": ("bsct.md.command", "MD stability test of a model"),
     "train": ("bsct.train.command", "train the reference Transformer MLIP"),
