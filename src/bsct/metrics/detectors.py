@@ -122,6 +122,24 @@ def curvature_from_forces(r_angstrom: np.ndarray, scan_force_ev_per_angstrom: np
     return 0.5 * (r[1:] + r[:-1]), -np.diff(np.asarray(scan_force_ev_per_angstrom, float)) / h
 
 
+def curvature_jump_profile(r_angstrom: np.ndarray, scan_force_ev_per_angstrom: np.ndarray, tol: float) -> Profile:
+    """Jumps of the curvature E''(r) (kinks of the force), eV/Å².
+
+    κ_k = -(f_{k+1} - f_k)/h lives on intervals; the interval that contains a force kink gets an
+    intermediate κ, which would split one curvature jump into two half-jumps. So the jump test
+    runs on the even and the odd κ separately (spacing 2h): one of them skips the intermediate
+    value and sees the whole jump. Each place keeps the larger excess of the two.
+    """
+    r_mid, kappa = curvature_from_forces(r_angstrom, scan_force_ev_per_angstrom)
+    parts = [jump_profile(r_mid[s::2], kappa[s::2], tol, "eV/Å²") for s in (0, 1) if len(kappa[s::2]) >= 8]
+    if not parts:
+        return Profile(r_mid[:1], np.zeros(1), np.full(1, np.inf), np.zeros(1), "eV/Å²")
+    r = np.concatenate([p.r_angstrom for p in parts])
+    order = np.argsort(r, kind="stable")
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[order]  # noqa: E731
+    return Profile(r[order], cat("value"), cat("allowance"), cat("excess"), "eV/Å²")
+
+
 def roughness_profile(
     r_angstrom: np.ndarray, scan_force_ev_per_angstrom: np.ndarray, tol: float, window_points: int = 15
 ) -> Profile:

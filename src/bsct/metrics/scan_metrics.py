@@ -18,6 +18,7 @@ from bsct.metrics.detectors import (
     Artifact,
     Tolerances,
     consistency_profile,
+    curvature_jump_profile,
     equilibrium_index,
     jump_profile,
     pick_events,
@@ -86,8 +87,7 @@ def _jump_quantity(kind: str, r, energy, forces, dx_dr, tol: Tolerances):
     if kind == "force_jump":
         return jump_profile(r, forces, tol.force_jump_ev_per_angstrom, "eV/Å")
     f_r = np.einsum("kad,ad->k", forces, dx_dr)
-    kappa = -np.diff(f_r) / (r[1] - r[0])
-    return jump_profile(0.5 * (r[1:] + r[:-1]), kappa, tol.curvature_jump_ev_per_angstrom2, "eV/Å²")
+    return curvature_jump_profile(r, f_r, tol.curvature_jump_ev_per_angstrom2)
 
 
 def confirm_jump(
@@ -153,8 +153,7 @@ def analyse_curve(
             ("energy_jump", jump_profile(rs, es, tol.energy_jump_ev, "eV"), tol.energy_jump_ev),
             ("force_jump", jump_profile(rs, fs, tol.force_jump_ev_per_angstrom, "eV/Å"), tol.force_jump_ev_per_angstrom),
         ]
-        kappa = -np.diff(frs) / h
-        kappa_prof = jump_profile(0.5 * (rs[1:] + rs[:-1]), kappa, tol.curvature_jump_ev_per_angstrom2, "eV/Å²")
+        kappa_prof = curvature_jump_profile(rs, frs, tol.curvature_jump_ev_per_angstrom2)
         profiles.append(("curvature_jump", kappa_prof, tol.curvature_jump_ev_per_angstrom2))
         # Roughness first: jumps inside a rough stretch are part of it, not separate events.
         rough = roughness_profile(rs, frs, tol.roughness_ev_per_angstrom2, tol.roughness_window_points)

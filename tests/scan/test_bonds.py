@@ -1,0 +1,67 @@
+"""Bond discovery on molecules and crystals, deterministic selection, clear errors."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+
+from bsct.scan.bonds import find_bonds, molecular_fragments, select_bonds
+
+
+def test_ethanol_bonds_by_covalent_radii():
+    bonds = find_bonds(molecule("CH3CH2OH"))
+    types = sorted(b.bond_type for b in bonds)
+    assert types.count("C-H") == 5 and types.count("C-C") == 1 and types.count("C-O") == 1 and types.count("H-O") == 1
+    assert len(bonds) == 8  # no H...H or C...O second neighbours
+
+
+@pytest.mark.parametrize("atoms, n_neighbours, r_nn", [
+    (bulk("Cu", "fcc", a=3.61, cubic=True), 12, 3.61 / np.sqrt(2)),
+    (bulk("Si", "diamond", a=5.431, cubic=True), 4, 5.431 * np.sqrt(3) / 4),
+])
+def test_crystal_first_shell_with_minimum_image(atoms, n_neighbours, r_nn):
+    bonds = find_bonds(atoms)
+    assert all(abs(b.r0_angstrom - r_nn) < 1e-6 for b in bonds)
+    # each unordered pair once: every atom has n_neighbours bonds, counted from both ends
+    counts = np.zeros(len(atoms), int)
+    for b in bonds:
+        counts[b.i] += 1
+        counts[b.j] += 1
+    assert counts.min() >= 1 and len(bonds) <= len(atoms) * n_neighbours // 2
+
+
+def test_one_atom_cell_bonds_to_its_own_image():
+    bonds = find_bonds(bulk("Cu", "fcc", a=3.61))
+    assert len(bonds) == 1 and bonds[0].i == bonds[0].j and bonds[0].shift_idx != (0, 0, 0)
+
+
+def test_selection_is_seeded_deterministic_and_counts_types():
+    data = [molecule("CH3CH2OH"), molecule("CH3CH2OH")]
+    a = select_bonds(data, max_per_type=2, seed=7)
+    b = select_bonds(data, max_per_type=2, seed=7)
+    assert [x.label for x in a.bonds] == [x.label for x in b.bonds]
+    assert a.counts_found == {"C-C": 2, "C-H": 10, "C-O": 2, "H-O": 2}
+    assert a.counts_chosen == {"C-C": 2, "C-H": 2, "C-O": 2, "H-O": 2}
+    only = select_bonds(data, max_per_type=1, bond_types=["C-O"])
+    assert [x.bond_type for x in only.bonds] == ["C-O"]
+
+
+def test_fragments_split_chain_bonds_and_refuse_ring_bonds():
+    ethanol = molecule("CH3CH2OH")
+    cc = next(b for b in find_bonds(ethanol) if b.bond_type == "C-C")
+    side = molecular_fragments(ethanol, cc)
+    assert side is not None and side[cc.i] == 0 and side[cc.j] == 1 and (side >= 0).all()
+    benzene = molecule("C6H6")
+    ring_bond = next(b for b in find_bonds(benzene) if b.bond_type == "C-C")
+    assert molecular_fragments(benzene, ring_bond) is None
+
+
+@pytest.mark.parametrize("data, match", [
+    ([], "empty"),
+    ([Atoms("H")], "no bonds found"),
+    ([Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], pbc=True)], "no valid cell"),
+    ([Atoms(numbers=[0, 1], positions=[[0, 0, 0], [0.7, 0, 0]])], "unknown element"),
+])
+def test_bad_datasets_get_clear_errors(data, match):
+    with pytest.raises(ValueError, match=match):
+        select_bonds(data)
