@@ -26,11 +26,28 @@ class CalculatorPotential:
         cutoff_angstrom: float | None = None,
         conservative: bool = True,
         name: str | None = None,
+        periodic_only: bool = False,
     ):
         self._calculator = calculator
         self.cutoff_angstrom = cutoff_angstrom
         self.conservative = conservative
         self.name = name or type(self._get_calculator()).__name__
+        self.periodic_only = periodic_only
+
+    def _prepare(self, atoms: Atoms) -> Atoms:
+        """Crystal-only models (CHGNet) get molecules in a periodic box wide enough that no
+        atom sees another's image: extent + 2·cutoff + 2 Å along each axis."""
+        if not self.periodic_only or atoms.pbc.all():
+            return atoms
+        if atoms.pbc.any():
+            raise ValueError(f"{self.name} needs fully periodic or fully free structures, got pbc={atoms.pbc.tolist()}")
+        margin = 2 * (self.cutoff_angstrom or 10.0) + 2.0
+        boxed = atoms.copy()
+        extent = boxed.positions.max(axis=0) - boxed.positions.min(axis=0)
+        boxed.cell = np.diag(extent + margin)
+        boxed.pbc = True
+        boxed.center()
+        return boxed
 
     def _get_calculator(self) -> Calculator:
         calc = self._calculator
@@ -39,7 +56,7 @@ class CalculatorPotential:
     def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
         energies, forces, stresses = [], [], []
         calc = self._get_calculator()
-        for atoms in batch.to_atoms():
+        for atoms in map(self._prepare, batch.to_atoms()):
             atoms.calc = calc
             energies.append(atoms.get_potential_energy())
             forces.append(atoms.get_forces())

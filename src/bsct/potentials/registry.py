@@ -76,7 +76,37 @@ def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 
     return CalculatorPotential(factory, cutoff_angstrom=None, name=method)
 
 
+def _missing(package: str, extra: str = "models"):
+    return ValueError(f"this model needs the `{package}` package: pip install 'bsct[{extra}]' (or pip install {package})")
+
+
+def _chgnet(cutoff_angstrom: float = 6.0):
+    """CHGNet (pretrained weights ship in the wheel). Cutoff: its 6 Å atom graph."""
+    try:
+        from chgnet.model.dynamics import CHGNetCalculator
+    except ImportError as exc:
+        raise _missing("chgnet") from exc
+    from bsct.potentials.ase_adapters import CalculatorPotential
+
+    calc = CHGNetCalculator(use_device="cpu", check_cuda_mem=False)
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name="CHGNet", periodic_only=True)
+
+
+def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
+    """SevenNet-0 (pretrained weights ship in the wheel), 5 Å cutoff."""
+    try:
+        from sevenn.calculator import SevenNetCalculator
+    except ImportError as exc:
+        raise _missing("sevenn") from exc
+    from bsct.potentials.ase_adapters import CalculatorPotential
+
+    calc = SevenNetCalculator(model, device="cpu")
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name="SevenNet-0")
+
+
 BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
+    "chgnet": _chgnet,
+    "sevennet-0": _sevennet,
     "morse": _morse,
     "lj": _lj,
     "planted": _planted,
