@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import (
     Artifact,
     Tolerances,
@@ -52,6 +53,7 @@ class ScanAnalysis:
         score: Σ log10(1 + X_c).
         r_eq_angstrom: where the physical minimum was taken to be.
         summary: scalar descriptors worth reporting even when nothing is flagged.
+        peer_metrics: MLIP Arena's diatomic curve metrics on this scan (:mod:`bsct.metrics.arena`).
     """
 
     artifacts: list[Artifact]
@@ -59,6 +61,7 @@ class ScanAnalysis:
     score: float
     r_eq_angstrom: float
     summary: dict[str, float] = field(default_factory=dict)
+    peer_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _finite_segments(ok: np.ndarray, min_len: int = 8) -> list[slice]:
@@ -225,4 +228,5 @@ def analyse_curve(
     score = float(sum(np.log10(1.0 + x) for x in excess.values()))
     r_eq = float(r[eq_idx]) if ok.any() else float("nan")
     found.sort(key=lambda a: (a.r_angstrom, a.kind))
-    return ScanAnalysis(found, excess, score, r_eq, summary)
+    peers = diatomic_metrics(r, e, f_r)
+    return ScanAnalysis(found, excess, score, r_eq, summary, peers)

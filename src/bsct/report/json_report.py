@@ -39,6 +39,7 @@ def report_to_dict(report) -> dict:
             "score": a.score,
             "components": a.components,
             "summary": a.summary,
+            "mlip_arena": a.peer_metrics,
             "errors": c.errors,
             "eval_seconds": c.eval_seconds,
             "n_model_calls": c.n_model_calls,
