@@ -108,3 +108,21 @@ def check_potential(
                 report["finite_difference_forces"] = max(report.get("finite_difference_forces", 0.0), _close(
                     f"structure {s}: force on atom {a} axis {d} vs -dE/dx", f0[a, d], fd, fd_atol_ev_per_angstrom))
     return report
+
+
+def assert_smooth(model, data, max_score: float = 0.0, **bsct_options):
+    """A pytest-ready gate: run BSCT and fail with every artifact listed if the score is too high.
+
+        def test_my_potential_is_smooth():
+            assert_smooth(MyPotential(), "tests/data/structures.extxyz", max_score=0.5)
+
+    Returns the report so a test can look further.
+    """
+    from bsct.scan.api import run_bsct
+
+    bsct_options.setdefault("progress", False)
+    report = run_bsct(model, data, **bsct_options)
+    if report.score > max_score:
+        lines = [f"  {a.bond_label}: {a.kind} at r = {a.r_angstrom:.3f} Å, size {a.size:.4g} {a.unit}" for a in report.artifacts]
+        raise AssertionError(f"BSCT score {report.score:.4f} > {max_score} for {report.model}:\n" + "\n".join(lines))
+    return report

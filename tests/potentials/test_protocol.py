@@ -120,3 +120,12 @@ def test_registry_resolves_module_factory_and_reports_bad_specs():
         load_potential("morse[oops]")
     with pytest.raises(TypeError):
         load_potential(object())
+
+
+def test_assert_smooth_gate_passes_smooth_and_names_the_artifact_otherwise():
+    from bsct.testing import assert_smooth
+
+    dimer = [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])]
+    assert assert_smooth("morse", dimer).score == 0
+    with pytest.raises(AssertionError, match=r"energy_jump at r = 3\.\d+"):
+        assert_smooth("planted[kind=energy_step,size=0.01,r_star_angstrom=3.4]", dimer, max_score=0.1)
