@@ -1,0 +1,33 @@
+"""Small seeded systems for the MD tests (built with ase.build, independent of committed data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ase.build import bulk
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny batches on a shared 2-core machine run 10x faster on one thread than on two that
+    # contend; restore the setting afterwards.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def cu4():
+    """Conventional fcc Cu cell, 4 atoms (periodic; cheap for the torch Morse)."""
+    return bulk("Cu", "fcc", a=3.61, cubic=True)
+
+
+@pytest.fixture
+def cu32():
+    return bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+
+
+@pytest.fixture
+def si8():
+    return bulk("Si", "diamond", a=5.43, cubic=True)
