@@ -1,0 +1,199 @@
+"""Which neighbours each atom attends to, and with what (log) weight.
+
+Three graphs share one candidate set, all directed pairs (i -> j) closer than r_cut
+(:func:`bsct.potentials.neighbors.neighbor_pairs`, periodic images included):
+
+``knn`` (hard k-NN, the baseline)
+    j is kept iff its integer distance rank around i is < k (rank 0 = nearest; ties broken
+    by pair order). Log weight 0. The kept set changes abruptly when the k-th and (k+1)-th
+    neighbours swap order or one crosses r_cut, so E jumps there.
+
+``diffknn`` (differentiable k-NN, after EScAIP)
+    soft rank        rho_ij = sum_{l != j} c(d_il) * sigmoid((d_ij - d_il) / s)
+    soft maximum     m_ij   = tau * logsumexp(rho_ij / k, rho_ji / k, d_ij / r_cut) / tau)
+    fade (log space) g_ij   = -x^3 / (1 - x),   x = max(0, (m_ij - m_on) / (1 - m_on))
+    The edge exists while m_ij < 1; ``g`` is added to the attention logits, so the edge's
+    attention weight carries a factor exp(g) that goes to zero (with all derivatives) as
+    m_ij -> 1. Using rho_ji as well makes the relation mutual. c(d) = exp(g(d / r_cut)) is the
+    same fade applied to distance, so a candidate l entering the r_cut sphere changes the soft
+    ranks continuously (EScAIP counts every candidate with weight 1, which leaves a tiny step).
+    Every ingredient is a smooth function of the distances, so E is continuous when two
+    neighbours swap order or one enters or leaves.
+
+``radius`` (radius graph with a smooth envelope)
+    m_ij = d_ij / r_cut, same fade.
+
+Numerics: edges are dropped once x >= ``X_DROP`` = 0.98, where exp(g) = exp(-47) ~ 4e-21 — far
+below float64 resolution of any energy — so the gradient of g (which grows like (1 - x)^-2) never
+overflows, even in float32 double backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bsct.potentials.neighbors import NeighborPairs, neighbor_pairs
+from bsct.potentials.protocol import AtomsBatch
+
+X_DROP = 0.98
+
+
+def log_fade(x: torch.Tensor) -> torch.Tensor:
+    """g(x) = -x^3 / (1 - x) for x in [0, X_DROP], 0 below 0 (C2 at 0); shape kept.
+
+    exp(g) is the fade factor: 1 for x <= 0, ~0.78 at x = 0.5, ~0.08 at 0.8, ~4e-21 at 0.98.
+    """
+    xc = x.clamp(0.0, X_DROP)
+    return -(xc**3) / (1.0 - xc)
+
+
+@dataclass
+class Edges:
+    """Directed edges i -> j that the attention runs over, sorted by ``center_idx``.
+
+    Attributes:
+        center_idx: (n_edges,) int64 atom i (the one attending).
+        neighbor_idx: (n_edges,) int64 atom j.
+        vectors_angstrom: (n_edges, 3) r_j - r_i with periodic image, differentiable.
+        d_angstrom: (n_edges,) |r_j - r_i|.
+        log_weight: (n_edges,) added to attention logits (0 for hard k-NN, g_ij otherwise).
+    """
+
+    center_idx: torch.Tensor
+    neighbor_idx: torch.Tensor
+    vectors_angstrom: torch.Tensor
+    d_angstrom: torch.Tensor
+    log_weight: torch.Tensor
+
+    def subset(self, keep: torch.Tensor) -> "Edges":
+        return Edges(
+            self.center_idx[keep], self.neighbor_idx[keep], self.vectors_angstrom[keep],
+            self.d_angstrom[keep], self.log_weight[keep],
+        )
+
+
+def _segment_starts(center_idx: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts, starts), each (n_atoms,), for edges sorted by center."""
+    counts = torch.bincount(center_idx, minlength=n_atoms)
+    starts = torch.cumsum(counts, 0) - counts
+    return counts, starts
+
+
+def hard_ranks(center_idx: torch.Tensor, d_angstrom: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """(n_edges,) int64 rank of each edge's distance among its center's edges (0 = nearest).
+
+    Edges must be sorted by center (stable sorts keep ties in pair order).
+    """
+    by_d = torch.argsort(d_angstrom.detach(), stable=True)
+    order = by_d[torch.argsort(center_idx[by_d], stable=True)]  # sorted by (center, d)
+    _, starts = _segment_starts(center_idx, n_atoms)
+    pos = torch.arange(len(order), device=order.device)
+    ranks = torch.empty_like(order)
+    ranks[order] = pos - starts[center_idx[order]]
+    return ranks
+
+
+def soft_ranks(
+    center_idx: torch.Tensor,
+    d_angstrom: torch.Tensor,
+    count_weight: torch.Tensor,
+    n_atoms: int,
+    scale_angstrom: float,
+) -> torch.Tensor:
+    """rho_e = sum over the other edges l of the same center of w_l * sigmoid((d_e - d_l) / s).
+
+    All (e, l) pairs of edges that share a center are enumerated: sum_i n_i^2 pairs.
+    Shapes: (n_edges,) each -> (n_edges,). Edges must be sorted by center.
+    """
+    n_edges = len(center_idx)
+    counts, starts = _segment_starts(center_idx, n_atoms)
+    per_edge = counts[center_idx]  # (n_edges,) block size for each edge
+    a = torch.repeat_interleave(torch.arange(n_edges, device=center_idx.device), per_edge)  # (n_pairs,)
+    block_start = torch.cumsum(per_edge, 0) - per_edge
+    within = torch.arange(len(a), device=a.device) - block_start[a]
+    b = starts[center_idx[a]] + within  # (n_pairs,) other edge of the same center
+    other = a != b
+    a, b = a[other], b[other]
+    terms = count_weight[b] * torch.sigmoid((d_angstrom[a] - d_angstrom[b]) / scale_angstrom)
+    return torch.zeros_like(d_angstrom).index_add(0, a, terms)
+
+
+def reverse_edge_index(pairs_i: torch.Tensor, pairs_j: torch.Tensor, shift_idx: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """(n_edges,) index of the edge j -> i (shift -S) for each edge i -> j (shift S)."""
+    span = int(shift_idx.abs().max()) if len(shift_idx) else 0
+    base = 2 * span + 1
+
+    def key(i, j, s):
+        s_code = ((s[:, 0] + span) * base + (s[:, 1] + span)) * base + (s[:, 2] + span)
+        return (i * n_atoms + j) * base**3 + s_code
+
+    forward_key = key(pairs_i, pairs_j, shift_idx)
+    order = torch.argsort(forward_key)
+    sorted_key = forward_key[order]
+    rev_key = key(pairs_j, pairs_i, -shift_idx)
+    pos = torch.searchsorted(sorted_key, rev_key).clamp_max(len(sorted_key) - 1)
+    if len(sorted_key) and not bool((sorted_key[pos] == rev_key).all()):
+        raise RuntimeError("neighbour list is not symmetric: some pair lacks its reverse")
+    return order[pos]
+
+
+class Neighborhood(nn.Module):
+    """Builds :class:`Edges` for a batch from the candidate pairs within r_cut.
+
+    No learnable parameters; the settings are those of :class:`bsct.model.config.ModelConfig`.
+    """
+
+    def __init__(
+        self,
+        graph: str,
+        r_cut_angstrom: float,
+        k_neighbors: int,
+        soft_rank_scale_angstrom: float = 0.2,
+        softmax_temperature: float = 0.1,
+        envelope_onset: float = 0.75,
+    ):
+        super().__init__()
+        self.graph = graph
+        self.r_cut_angstrom = float(r_cut_angstrom)
+        self.k_neighbors = int(k_neighbors)
+        self.soft_rank_scale_angstrom = float(soft_rank_scale_angstrom)
+        self.softmax_temperature = float(softmax_temperature)
+        self.envelope_onset = float(envelope_onset)
+
+    def _x(self, m: torch.Tensor) -> torch.Tensor:
+        return (m - self.envelope_onset) / (1.0 - self.envelope_onset)
+
+    def forward(self, batch: AtomsBatch, pairs: NeighborPairs | None = None) -> Edges:
+        if pairs is None:
+            pairs = neighbor_pairs(batch, self.r_cut_angstrom)
+        n_atoms = batch.n_atoms
+        order = torch.argsort(pairs.i_idx, stable=True)
+        i_idx, j_idx, shift_idx = pairs.i_idx[order], pairs.j_idx[order], pairs.shift_idx[order]
+        sorted_pairs = NeighborPairs(i_idx, j_idx, shift_idx)
+        vec = sorted_pairs.vectors_angstrom(batch)  # (n_edges, 3)
+        d = torch.linalg.vector_norm(vec, dim=-1)  # (n_edges,)
+        edges = Edges(i_idx, j_idx, vec, d, torch.zeros_like(d))
+        if len(d) == 0:
+            return edges
+        if self.graph == "knn":
+            keep = hard_ranks(i_idx, d, n_atoms) < self.k_neighbors
+            return edges.subset(keep)
+        if self.graph == "radius":
+            x = self._x(d / self.r_cut_angstrom)
+        elif self.graph == "diffknn":
+            x_count = self._x(d / self.r_cut_angstrom)
+            count_weight = torch.exp(log_fade(x_count)) * (x_count < X_DROP)
+            rho = soft_ranks(i_idx, d, count_weight, n_atoms, self.soft_rank_scale_angstrom)
+            rho_rev = rho[reverse_edge_index(i_idx, j_idx, shift_idx, n_atoms)]
+            parts = torch.stack([rho / self.k_neighbors, rho_rev / self.k_neighbors, d / self.r_cut_angstrom], dim=-1)
+            tau = self.softmax_temperature
+            m = tau * torch.logsumexp(parts / tau, dim=-1)  # (n_edges,) soft max, >= each part
+            x = self._x(m)
+        else:
+            raise ValueError(f"unknown graph {self.graph!r}")
+        keep = x < X_DROP
+        edges.log_weight = log_fade(x)
+        return edges.subset(keep)

@@ -1,0 +1,53 @@
+"""Energy + force loss and the regression metrics (meV/atom, meV/Å)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def energy_force_loss(
+    energy_pred_ev: torch.Tensor,  # (n_systems,)
+    forces_pred_ev_per_angstrom: torch.Tensor,  # (n_atoms, 3)
+    energy_ev: torch.Tensor,  # (n_systems,)
+    forces_ev_per_angstrom: torch.Tensor,  # (n_atoms, 3)
+    n_atoms_per_system: torch.Tensor,  # (n_systems,)
+    energy_weight: float = 1.0,
+    force_weight: float = 10.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """L = w_E mean_s ((E_s - E_s^ref) / N_s)^2 + w_F mean_{i,a} (F_ia - F_ia^ref)^2   [eV^2 units].
+
+    Returns the loss (a graph when the predictions have one) and its parts as floats.
+    """
+    e_err = (energy_pred_ev - energy_ev) / n_atoms_per_system.to(energy_ev.dtype)
+    f_err = forces_pred_ev_per_angstrom - forces_ev_per_angstrom
+    e_mse = (e_err**2).mean()
+    f_mse = (f_err**2).mean()
+    loss = energy_weight * e_mse + force_weight * f_mse
+    return loss, {"energy_mse": float(e_mse.detach()), "force_mse": float(f_mse.detach())}
+
+
+class ErrorAccumulator:
+    """Running sums for energy (per atom) and force errors over many batches."""
+
+    def __init__(self):
+        self.e_sq = self.e_abs = self.f_sq = self.f_abs = 0.0
+        self.n_systems = self.n_components = 0
+
+    def add(self, energy_pred_ev, forces_pred, energy_ev, forces, n_atoms_per_system) -> None:
+        e_err = ((energy_pred_ev - energy_ev) / n_atoms_per_system.to(energy_ev.dtype)).detach().double()
+        f_err = (forces_pred - forces).detach().double()
+        self.e_sq += float((e_err**2).sum())
+        self.e_abs += float(e_err.abs().sum())
+        self.f_sq += float((f_err**2).sum())
+        self.f_abs += float(f_err.abs().sum())
+        self.n_systems += e_err.numel()
+        self.n_components += f_err.numel()
+
+    def metrics(self) -> dict[str, float]:
+        ns, nc = max(self.n_systems, 1), max(self.n_components, 1)
+        return {
+            "energy_rmse_mev_per_atom": 1000.0 * (self.e_sq / ns) ** 0.5,
+            "energy_mae_mev_per_atom": 1000.0 * self.e_abs / ns,
+            "force_rmse_mev_per_angstrom": 1000.0 * (self.f_sq / nc) ** 0.5,
+            "force_mae_mev_per_angstrom": 1000.0 * self.f_abs / nc,
+        }

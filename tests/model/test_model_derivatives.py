@@ -1,0 +1,65 @@
+"""Forces equal -dE/dx and stress equals (1/V) dE/d(strain), by central finite differences (float64)."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+from bsct.model.config import named_config
+from bsct.model.transformer import build_model
+from bsct.potentials.protocol import AtomsBatch
+
+TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=2, k_neighbors=8, n_rbf=8,
+            r_cut_angstrom=4.0, elements=(1, 6, 8, 29), dtype="float64")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def energy(model, atoms):
+    return model(AtomsBatch.from_atoms([atoms])).energy_ev[0].item()
+
+
+@pytest.mark.parametrize("name", ["baseline", "+diffknn", "+temperature", "final"])
+@pytest.mark.parametrize("system", ["crystal", "molecule"])
+def test_forces_are_minus_gradient(name, system):
+    model = build_model(named_config(name, **TINY), seed=1)
+    if system == "crystal":
+        atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 1))
+        atoms.rattle(0.1, seed=5)
+    else:
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=5)
+    forces = model(AtomsBatch.from_atoms([atoms])).forces_ev_per_angstrom.numpy()
+    h = 1e-5
+    for atom, axis in [(0, 0), (3, 1), (len(atoms) - 1, 2)]:
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[atom, axis] += h
+        minus.positions[atom, axis] -= h
+        fd = -(energy(model, plus) - energy(model, minus)) / (2 * h)
+        assert forces[atom, axis] == pytest.approx(fd, abs=1e-7)
+
+
+def test_stress_is_strain_derivative():
+    model = build_model(named_config("final", **TINY), seed=1)
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 1))
+    atoms.rattle(0.1, seed=6)
+    stress = model(AtomsBatch.from_atoms([atoms]), compute_stress=True).stress_ev_per_angstrom3[0].numpy()
+    volume = atoms.get_volume()
+    h = 1e-5
+    for a, b in [(0, 0), (1, 2), (0, 1)]:
+        values = []
+        for sign in (1, -1):
+            eps = np.zeros((3, 3))
+            eps[a, b] += 0.5 * sign * h
+            eps[b, a] += 0.5 * sign * h
+            strained = atoms.copy()
+            strained.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+            values.append(energy(model, strained))
+        fd = (values[0] - values[1]) / (2 * h) / volume
+        assert stress[a, b] == pytest.approx(fd, abs=1e-8)
