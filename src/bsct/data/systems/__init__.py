@@ -1,0 +1,29 @@
+"""Per-system recipes: how each reference dataset is sampled.
+
+Each module exposes ``METHOD`` (a :class:`bsct.data.reference.ReferenceMethod`), ``SIZES``
+(per size name, the counts of each kind of frame) and
+``sample(size, seed, tick) -> (pool, unseen)``: unlabelled in-distribution frames (split later
+into train/val/test) and the held-out unseen-structure frames, each with
+``info['config_type']`` set. ``tick()`` is called once per produced frame (progress bar).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+SYSTEMS: tuple[str, ...] = ("cu", "si", "water", "molecules")
+_ALIASES = {"copper": "cu", "silicon": "si", "h2o": "water", "molecule": "molecules", "organic": "molecules"}
+
+
+def canonical_system(name: str) -> str:
+    """Lower-case system name, with aliases (``Cu``, ``copper`` -> ``cu``); ValueError if unknown."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in SYSTEMS:
+        raise ValueError(f"unknown system {name!r}; choose one of {', '.join(SYSTEMS)}")
+    return key
+
+
+def system_module(name: str) -> ModuleType:
+    return importlib.import_module(f"bsct.data.systems.{canonical_system(name)}")
