@@ -1,0 +1,727 @@
+"""The design-loop study: ablation table, BSCT-vs-MD correlation and cost, one command.
+
+Orchestration only; the science lives in the modules it calls:
+
+=========  ===============================================================  ==========================
+step       what it does                                                     done by
+=========  ===============================================================  ==========================
+train      train a Transformer variant (or reuse its cached checkpoint)      :func:`bsct.train.loop.train`
+errors     energy / force RMSE on the ``test`` and ``unseen`` splits       :class:`bsct.train.loss.ErrorAccumulator`
+bsct       BSCT score of the potential on a held-out structure              :func:`bsct.scan.api.run_bsct`
+md         MD stability from the ``test`` structures                        :func:`bsct.md.run.run_md_stability`
+elastic    C11, C12, C44 of the crystal (``final`` and references only)     :func:`bsct.metrics.elastic.elastic_constants_cubic`
+=========  ===============================================================  ==========================
+
+A *job* is one potential on one system; it runs its steps in order. Each step writes
+``OUT/SYSTEM/POTENTIAL/STEP.json`` with the settings that produced it (a fingerprint); a step
+whose JSON exists with the same fingerprint is skipped, so a killed study resumes where it
+stopped, and the MD step resumes replica by replica. Jobs run in-process one after the other,
+or fan out over a Dask cluster (``executor="dask"``: an existing scheduler address, or a
+``LocalCluster``).
+
+>>> from bsct.study import StudyConfig, run_study
+>>> result = run_study(StudyConfig(systems=("cu",), size="ci", out_dir="runs/study-ci"))
+>>> result.rows[0]["bsct_score"], result.correlation
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STEPS = ("train", "errors", "bsct", "md", "elastic")
+VARIANTS = ("baseline", "+diffknn", "+temperature", "final")
+
+# Kinds of potential in the zoo; "planted" ones have artifacts put in on purpose and are
+# labelled as such in every table and plot.
+KINDS = ("variant", "weakened", "reference", "third_party", "planted")
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """How big each step is. ``ci`` runs in the tests; ``small`` is the documented study.
+
+    Attributes:
+        name: size label.
+        model_overrides: replace fields of every named model config (``named_config(name, **...)``).
+        epochs: training epochs of the variants; ``batch_size`` structures per step.
+        undertrained_steps: optimiser steps of the deliberately under-trained checkpoint.
+        bsct_points: points per bond scan; ``bsct_max_per_type`` bonds per bond type.
+        bsct_r_max_scale: every scan runs from 0.6 r0 to this x r0 for every potential of a
+            system (the same grid for all, so scores compare); the cutoff term of ScanRange is off.
+        md_replicas, md_time_ps, md_equilibration_ps, md_temperature_k: the MD stability test.
+        third_party_bsct_points, third_party_md_replicas, third_party_md_time_ps: smaller
+            settings for CHGNet and SevenNet-0 (about 1 s per evaluation here).
+        elastic: compute C11/C12/C44 for ``final`` and the reference potential.
+    """
+
+    name: str
+    model_overrides: dict = field(default_factory=dict)
+    epochs: int = 2
+    batch_size: int = 4
+    lr: float = 2e-3
+    undertrained_steps: int = 2
+    bsct_points: int = 120
+    bsct_max_per_type: int = 1
+    bsct_r_max_scale: float = 2.0
+    md_replicas: int = 2
+    md_time_ps: float = 0.2
+    md_equilibration_ps: float = 0.05
+    md_temperature_k: float = 300.0
+    third_party_bsct_points: int = 60
+    third_party_md_replicas: int = 1
+    third_party_md_time_ps: float = 0.1
+    elastic: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_TINY = {"hidden_dim": 16, "n_layers": 1, "n_heads": 2, "n_vector_channels": 2, "n_rbf": 8, "r_cut_angstrom": 4.0,
+         "k_neighbors": 12}
+_SMALL = {"hidden_dim": 32, "n_layers": 1, "n_heads": 4, "n_vector_channels": 4, "n_rbf": 16, "r_cut_angstrom": 4.0,
+          "k_neighbors": 12}
+
+SIZES: dict[str, StudySize] = {
+    "ci": StudySize("ci", _TINY, epochs=2, lr=5e-3, undertrained_steps=2, md_replicas=2, md_time_ps=0.2,
+                    md_equilibration_ps=0.05, elastic=False),
+    "small": StudySize("small", _SMALL, epochs=30, lr=5e-3, undertrained_steps=5, md_replicas=4, md_time_ps=0.5,
+                       md_equilibration_ps=0.1, elastic=True),
+    "full": StudySize("full", {}, epochs=100, undertrained_steps=20, bsct_points=240, bsct_max_per_type=3,
+                      md_replicas=8, md_time_ps=10.0, md_equilibration_ps=0.5, third_party_bsct_points=120,
+                      third_party_md_replicas=2, third_party_md_time_ps=1.0, elastic=True),
+}
+
+
+@dataclass(frozen=True)
+class PotentialJob:
+    """One potential on one system.
+
+    Attributes:
+        system: dataset name (``cu``, ``si``, ``water``, ``molecules``).
+        name: label in tables (``baseline``, ``final``, ``hard-cutoff``, ``EMT``...).
+        kind: one of :data:`KINDS`.
+        spec: a SPEC string for :func:`bsct.potentials.registry.load_potential` (untrained ones).
+        config_name: named model config to train (trained ones).
+        model_overrides: extra overrides of that config (on top of the size's).
+        max_steps: stop training after this many steps (under-trained checkpoints).
+        note: what this potential is meant to show.
+    """
+
+    system: str
+    name: str
+    kind: str
+    spec: str | None = None
+    config_name: str | None = None
+    model_overrides: tuple[tuple[str, object], ...] = ()
+    max_steps: int | None = None
+    note: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return self.config_name is not None
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name.replace("+", "plus-"))
+
+
+REFERENCES = {"cu": "emt", "si": "sw-si", "water": "gfn2-xtb", "molecules": "gfn2-xtb"}
+
+
+def potential_zoo(
+    system: str,
+    size: StudySize,
+    third_party: bool = False,
+    planted: bool = True,
+) -> list[PotentialJob]:
+    """The potentials of the study for ``system``: the four design variants, weakened
+    variants, the reference potential, optionally CHGNet/SevenNet-0 and planted-artifact controls."""
+    jobs = [PotentialJob(system, v, "variant", config_name=v, note="design step") for v in VARIANTS]
+    jobs += [
+        PotentialJob(system, "hard-cutoff", "weakened", config_name="final",
+                     model_overrides=(("graph", "knn"), ("k_neighbors", 10_000)),
+                     note="final, but every candidate inside r_cut kept with weight 1: no envelope at the cutoff"),
+        PotentialJob(system, "under-trained", "weakened", config_name="final", max_steps=size.undertrained_steps,
+                     note=f"final stopped after {size.undertrained_steps} optimiser steps"),
+        PotentialJob(system, "T=0.05", "weakened", config_name="final", model_overrides=(("attention_temperature", 0.05),),
+                     note="final with a very cold attention (logits x 20: near-argmax)"),
+        PotentialJob(system, "T=20", "weakened", config_name="final", model_overrides=(("attention_temperature", 20.0),),
+                     note="final with a very hot attention (near-uniform weights)"),
+    ]
+    jobs.append(PotentialJob(system, REFERENCES[system], "reference", spec=REFERENCES[system],
+                             note="the reference method that labelled the data"))
+    if third_party and system in ("cu", "si"):
+        jobs += [PotentialJob(system, "chgnet", "third_party", spec="chgnet", note="CHGNet 0.3 (pretrained, MPtrj)"),
+                 PotentialJob(system, "sevennet-0", "third_party", spec="sevennet-0", note="SevenNet-0 (pretrained, MPtrj)")]
+    if planted and system == "cu":
+        jobs += [
+            PotentialJob(system, "morse (control)", "planted", spec="morse[cutoff_angstrom=5.0]",
+                         note="smoothly switched Morse pair potential (smooth twin of the planted one)"),
+            PotentialJob(system, "planted energy step", "planted",
+                         spec="planted[kind=energy_step,size=0.01,r_star_angstrom=3.5,cutoff_angstrom=5.0]",
+                         note="Morse + a planted 0.01 eV energy step at 3.5 Å"),
+        ]
+    return jobs
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Settings of a study (``bsct study``).
+
+    Attributes:
+        systems: datasets to run.
+        size: a key of :data:`SIZES`.
+        out_dir: where every job writes its cached results.
+        seed: seeds training, bond choice, MD replicas and the bootstrap.
+        potentials: only these potential names (None = the whole zoo).
+        third_party: include CHGNet and SevenNet-0 (Cu and Si).
+        planted: include the planted-artifact controls (Cu).
+        threads: torch intra-op threads per job.
+        n_bootstrap: bootstrap resamples of the correlation intervals.
+        progress: show progress bars.
+    """
+
+    systems: tuple[str, ...] = ("cu", "si")
+    size: str = "ci"
+    out_dir: str = "runs/study"
+    seed: int = 0
+    potentials: tuple[str, ...] | None = None
+    third_party: bool = False
+    planted: bool = True
+    threads: int = 1
+    n_bootstrap: int = 2000
+    progress: bool = True
+
+    @property
+    def study_size(self) -> StudySize:
+        if self.size not in SIZES:
+            raise ValueError(f"unknown study size {self.size!r}; choose one of {', '.join(SIZES)}")
+        return SIZES[self.size]
+
+    def jobs(self) -> list[PotentialJob]:
+        jobs = []
+        for system in self.systems:
+            zoo = potential_zoo(system, self.study_size, self.third_party, self.planted)
+            if self.potentials is not None:
+                unknown = set(self.potentials) - {j.name for s in self.systems
+                                                  for j in potential_zoo(s, self.study_size, True, True)}
+                if unknown:
+                    raise ValueError(f"unknown potentials {sorted(unknown)}")
+                zoo = [j for j in zoo if j.name in self.potentials]
+            jobs += zoo
+        return jobs
+
+
+# ----------------------------------------------------------------------------- caching
+
+
+def _fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return _json_safe(obj.item())
+    return obj
+
+
+def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force: bool = False) -> dict:
+    """Run ``compute`` unless ``path`` holds a result of the same settings; save it with its wall time."""
+    fp = _fingerprint(settings)
+    if path.exists() and not force:
+        saved = json.loads(path.read_text())
+        if saved.get("fingerprint") == fp:
+            log.info("%s: cached", path)
+            saved["cached"] = True
+            return saved
+        log.info("%s: settings changed, recomputing", path)
+    t0 = time.perf_counter()
+    result = compute()
+    record = {"fingerprint": fp, "settings": settings, "step_wall_seconds": time.perf_counter() - t0, **result}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_json_safe(record), indent=1))
+    tmp.replace(path)  # atomic: a killed step leaves no half-written result
+    record["cached"] = False
+    return record
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def _frames(system: str, split: str):
+    from bsct.data import ci_path, read_structures
+
+    return read_structures(ci_path(system, split))
+
+
+def _bsct_frames(frames):
+    """The structures BSCT scans: for periodic data the largest frame (a long scan fits inside
+    half its cell without growing it), for molecules all frames."""
+    periodic = [a for a in frames if a.pbc.all()]
+    if periodic:
+        return [max(periodic, key=len)]
+    return list(frames)
+
+
+def _md_frames(frames):
+    """MD starting structures: the test frames except liquid snapshots (a liquid quenched to the
+    300 K thermostat changes its coordination by itself, a failure of the protocol, not of the
+    potential: the crystal coordination criterion would fire for the reference too)."""
+    kept = [a for a in frames if "liquid" not in str(a.info.get("config_type", ""))]
+    return kept or list(frames)
+
+
+def _model_config(job: PotentialJob, size: StudySize):
+    from bsct.model.config import named_config
+
+    return named_config(job.config_name, **{**size.model_overrides, **dict(job.model_overrides)})
+
+
+def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
+    from bsct.train.loop import TrainConfig
+
+    size = cfg.study_size
+    model_cfg = _model_config(job, size)
+    train_cfg = TrainConfig(epochs=size.epochs, batch_size=size.batch_size, lr=size.lr, seed=cfg.seed,
+                            max_steps=job.max_steps, progress=cfg.progress)
+    checkpoint = job_dir / "model.pt"
+    settings = {"model": model_cfg.to_dict(), "train": {**train_cfg.to_dict(), "progress": None},
+                "system": job.system}
+
+    def compute() -> dict:
+        from bsct.train.loop import train
+
+        res = train(model_cfg, _frames(job.system, "train"), _frames(job.system, "val"), train_cfg, out_dir=job_dir)
+        return {"checkpoint": str(checkpoint), "epochs_run": len(res.history),
+                "steps_run": res.history[-1]["step"] if res.history else 0, "val": res.metrics["val"],
+                "dataset_sha256": res.dataset_sha256}
+
+    record = _cached_step(job_dir / "train.json", settings, compute, force=not checkpoint.exists())
+    return record
+
+
+def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
+    settings = {"potential": potential_ref, "depends": depends, "splits": ["test", "unseen"]}
+
+    def compute() -> dict:
+        import torch
+
+        from bsct.potentials.protocol import AtomsBatch
+        from bsct.potentials.registry import load_potential
+        from bsct.train.data import labels_of
+        from bsct.train.loss import ErrorAccumulator
+
+        potential = load_potential(potential_ref)
+        out = {}
+        for split in ("test", "unseen"):
+            acc = ErrorAccumulator()
+            for atoms in _frames(job.system, split):
+                energy_ev, forces = labels_of(atoms)
+                pred = potential(AtomsBatch.from_atoms([atoms]))
+                acc.add(pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
+                        torch.tensor([energy_ev], dtype=torch.float64),
+                        torch.as_tensor(forces, dtype=torch.float64), torch.tensor([len(atoms)]))
+            out[split] = acc.metrics()
+        return out
+
+    return _cached_step(job_dir / "errors.json", settings, compute)
+
+
+def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
+    from bsct.scan.geometry import ScanRange
+
+    size = cfg.study_size
+    n_points = size.third_party_bsct_points if job.kind == "third_party" else size.bsct_points
+    scan_range = ScanRange(n_points=n_points, r_max_scale=size.bsct_r_max_scale, past_cutoff_angstrom=-1e6)
+    settings = {"potential": potential_ref, "depends": depends, "max_per_type": size.bsct_max_per_type,
+                "scan_range": dataclasses.asdict(scan_range), "seed": cfg.seed}
+
+    def compute() -> dict:
+        from bsct.scan.api import run_bsct
+
+        report = run_bsct(potential_ref, _bsct_frames(_frames(job.system, "test")), out_dir=job_dir / "bsct",
+                          progress=cfg.progress, max_per_type=size.bsct_max_per_type, seed=cfg.seed,
+                          scan_range=scan_range)
+        kinds: dict[str, int] = {}
+        for a in report.artifacts:
+            kinds[a.kind] = kinds.get(a.kind, 0) + 1
+        return {"score": report.score, "wall_seconds": report.wall_seconds, "model_seconds": report.model_seconds,
+                "n_model_calls": report.n_model_calls, "n_points": report.n_points,
+                "n_artifacts": len(report.artifacts), "artifact_kinds": kinds,
+                "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
+
+    return _cached_step(job_dir / "bsct.json", settings, compute)
+
+
+def _md_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
+    from bsct.md.criteria import StabilityCriteria
+    from bsct.md.run import MDConfig
+
+    size = cfg.study_size
+    third = job.kind == "third_party"
+    md_cfg = MDConfig(temperature_k=size.md_temperature_k,
+                      time_ps=size.third_party_md_time_ps if third else size.md_time_ps,
+                      equilibration_ps=min(size.md_equilibration_ps, 0.02) if third else size.md_equilibration_ps,
+                      replicas=size.third_party_md_replicas if third else size.md_replicas, seed=cfg.seed)
+    criteria = StabilityCriteria()
+    settings = {"potential": potential_ref, "depends": depends, "md": dataclasses.asdict(md_cfg),
+                "criteria": criteria.to_dict(), "start": "test frames without liquid snapshots"}
+
+    def compute() -> dict:
+        from bsct.md.run import run_md_stability
+
+        frames = _md_frames(_frames(job.system, "test"))
+        try:  # keep the replicas a killed run already finished
+            result = run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md", resume=True,
+                                      model_name=job.name)
+        except ValueError as exc:  # the saved replicas belong to other settings: start afresh
+            log.info("%s: %s; rerunning MD from scratch", job_dir / "md", exc)
+            result = run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md", resume=False,
+                                      model_name=job.name)
+        return {"summary": result.summary,
+                "runs": [{k: v for k, v in r.to_dict().items() if k != "trace"} for r in result.runs]}
+
+    return _cached_step(job_dir / "md.json", settings, compute)
+
+
+def _crystal(system: str):
+    from ase.build import bulk
+
+    if system == "cu":
+        return bulk("Cu", "fcc", a=3.6, cubic=True)
+    if system == "si":
+        return bulk("Si", "diamond", a=5.43, cubic=True)
+    return None
+
+
+def _elastic_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict | None:
+    crystal = _crystal(job.system)
+    if crystal is None:
+        return None
+    settings = {"potential": potential_ref, "depends": depends, "crystal": crystal.get_chemical_formula(),
+                "a_guess": float(crystal.cell[0, 0]), "volume_scales": [0.94, 0.97, 1.0, 1.03, 1.06]}
+
+    def compute() -> dict:
+        import numpy as np
+        from ase import units
+        from ase.eos import EquationOfState
+
+        from bsct.metrics.elastic import elastic_constants_cubic
+        from bsct.potentials.ase_adapters import TorchCalculator
+        from bsct.potentials.registry import load_potential
+
+        calc = TorchCalculator(load_potential(potential_ref))
+        volumes, energies = [], []
+        for s in settings["volume_scales"]:  # equilibrium lattice constant of this potential
+            atoms = crystal.copy()
+            atoms.set_cell(crystal.cell * s ** (1 / 3), scale_atoms=True)
+            atoms.calc = calc
+            energies.append(atoms.get_potential_energy())
+            volumes.append(atoms.get_volume())
+        v0, _, b = EquationOfState(volumes, energies).fit()
+        a0 = float(crystal.cell[0, 0] * (v0 / crystal.get_volume()) ** (1 / 3))
+        atoms = crystal.copy()
+        atoms.set_cell(np.eye(3) * a0, scale_atoms=True)
+        constants = elastic_constants_cubic(atoms, calc)
+        return {"a0_angstrom": a0, "bulk_modulus_gpa_eos": float(b / units.GPa), **constants}
+
+    return _cached_step(job_dir / "elastic.json", settings, compute)
+
+
+def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
+    """Run (or resume) every step of one potential on one system; return its table row."""
+    import torch
+
+    torch.set_num_threads(max(1, cfg.threads))
+    size = cfg.study_size
+    job_dir = Path(cfg.out_dir) / job.system / job.slug
+    job_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    row: dict = {"system": job.system, "potential": job.name, "kind": job.kind, "note": job.note,
+                 "size": size.name, "seed": cfg.seed}
+    if job.trained:
+        train_rec = _train_step(job, cfg, job_dir)
+        potential_ref = train_rec["checkpoint"]
+        depends = train_rec["fingerprint"]
+        row.update(train_seconds=train_rec["step_wall_seconds"], train_epochs=train_rec["epochs_run"],
+                   train_steps=train_rec["steps_run"], checkpoint=potential_ref)
+    else:
+        potential_ref, depends = job.spec, job.spec
+        row.update(train_seconds=None, spec=job.spec)
+    err = _errors_step(job, potential_ref, cfg, job_dir, depends)
+    for split in ("test", "unseen"):
+        row[f"{split}_energy_rmse_mev_per_atom"] = err[split]["energy_rmse_mev_per_atom"]
+        row[f"{split}_force_rmse_mev_per_angstrom"] = err[split]["force_rmse_mev_per_angstrom"]
+    row["errors_seconds"] = err["step_wall_seconds"]
+    bsct = _bsct_step(job, potential_ref, cfg, job_dir, depends)
+    row.update(bsct_score=bsct["score"], bsct_seconds=bsct["wall_seconds"], bsct_model_calls=bsct["n_model_calls"],
+               bsct_points=bsct["n_points"], bsct_artifacts=bsct["n_artifacts"], bsct_artifact_kinds=bsct["artifact_kinds"])
+    md = _md_step(job, potential_ref, cfg, job_dir, depends)
+    s = md["summary"]
+    row.update(md_stable_fraction=s["stable_fraction"], md_replicas=s["n_runs"],
+               md_mean_time_to_failure_ps=s["mean_time_to_failure_ps"], md_duration_ps=s["duration_ps"],
+               md_failure_reasons=s["failure_reasons"], md_mean_abs_drift_mev_per_atom=s["mean_abs_drift_mev_per_atom"],
+               md_seconds=s["wall_clock_s"], md_force_calls=s["n_force_calls"])
+    row["cost_ratio_bsct_over_md"] = (row["bsct_seconds"] / row["md_seconds"]) if row["md_seconds"] else None
+    if size.elastic and (job.name == "final" or job.kind == "reference"):
+        el = _elastic_step(job, potential_ref, cfg, job_dir, depends)
+        if el is not None:
+            row["elastic"] = {k: el[k] for k in ("a0_angstrom", "C11", "C12", "C44", "bulk_modulus_gpa_eos")}
+    row["job_wall_seconds_this_run"] = time.perf_counter() - t0
+    row = _json_safe(row)
+    (job_dir / "row.json").write_text(json.dumps(row, indent=1))
+    return row
+
+
+# ----------------------------------------------------------------------------- the study
+
+
+@dataclass
+class StudyResult:
+    """rows: one dict per (system, potential); correlation: statistics over the rows (see
+    :func:`correlation_summary`); wall_seconds: this invocation."""
+
+    config: StudyConfig
+    rows: list[dict]
+    correlation: dict
+    wall_seconds: float
+
+    def to_dict(self) -> dict:
+        return _json_safe({"schema": "bsct.study/1", "config": dataclasses.asdict(self.config),
+                           "size": self.config.study_size.to_dict(), "rows": self.rows,
+                           "correlation": self.correlation, "wall_seconds": self.wall_seconds})
+
+
+def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int = 0) -> dict:
+    """BSCT score vs MD stability across potentials (Pearson, Spearman, bootstrap 95 % CIs).
+
+    Two MD measures: the stable fraction, and the mean time to failure as a fraction of the run
+    (a stable run counts as the full duration), which still ranks potentials when every replica
+    fails. Lower BSCT = smoother, so a working test gives negative correlations. Computed over
+    all rows; without the planted controls (when there are any); and, when third-party models
+    are present, without planted and third-party rows (the third-party MD protocol is shorter).
+    """
+    from bsct.metrics.correlation import correlate
+
+    def stats(subset: Sequence[dict]) -> dict:
+        score = [r["bsct_score"] for r in subset]
+        out: dict = {"n": len(subset), "potentials": [f"{r['system']}/{r['potential']}" for r in subset]}
+        measures = {
+            "stable_fraction": [r["md_stable_fraction"] for r in subset],
+            "time_to_failure_fraction": [r["md_mean_time_to_failure_ps"] / r["md_duration_ps"] for r in subset],
+        }
+        for key, y in measures.items():
+            try:
+                c = correlate(score, y, n_bootstrap=n_bootstrap, seed=seed)
+                out[key] = dataclasses.asdict(c)
+            except ValueError as exc:
+                out[key] = {"error": str(exc)}
+        return out
+
+    def finite(r):
+        return r.get("bsct_score") is not None and r.get("md_stable_fraction") is not None
+
+    usable = [r for r in rows if finite(r)]
+    out = {"all": stats(usable)}
+    if any(r["kind"] == "planted" for r in usable):
+        out["without_planted"] = stats([r for r in usable if r["kind"] != "planted"])
+    if any(r["kind"] == "third_party" for r in usable):
+        # third-party models run a shorter MD (fewer replicas, shorter time): a different protocol
+        out["same_protocol_without_planted"] = stats([r for r in usable if r["kind"] not in ("planted", "third_party")])
+    return out
+
+
+def _run_local(jobs, cfg, on_done):
+    for job in jobs:
+        on_done(job, run_job(job, cfg))
+
+
+def _run_dask(jobs, cfg, on_done, address: str | None, n_workers: int, processes: bool):
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ValueError('executor "dask" needs dask.distributed: pip install "dask[distributed]"') from exc
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                               dashboard_address=":0")  # any free port: never clash with another cluster
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    try:
+        futures = {client.submit(run_job, job, cfg, pure=False, key=f"bsct-study-{job.system}-{job.slug}"): job
+                   for job in jobs}
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_study(
+    cfg: StudyConfig,
+    executor: str = "local",
+    dask_address: str | None = None,
+    n_workers: int = 2,
+    processes: bool = True,
+) -> StudyResult:
+    """Run every job of ``cfg`` (resuming cached steps), then the correlation; writes
+    ``OUT/study.json`` and ``OUT/ablation.md``.
+
+    executor: ``"local"`` (in-process, one job after the other) or ``"dask"`` (one Dask task per
+    job on the scheduler at ``dask_address``, or on a fresh ``LocalCluster`` of ``n_workers``
+    single-threaded workers; ``processes=False`` keeps them in this process). Training seeds
+    torch's global generator, so parallel *threads* can interleave their random draws; use
+    processes (the default) when bit-for-bit reproducible checkpoints matter.
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    jobs = cfg.jobs()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[tuple[str, str], dict] = {}
+    bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
+
+    def on_done(job: PotentialJob, row: dict) -> None:
+        rows[(job.system, job.name)] = row
+        bar.update(1)
+        bar.set_postfix_str(f"{job.system}/{job.name}: BSCT {row['bsct_score']:.3g}, "
+                            f"MD {row['md_stable_fraction']:.2f}")
+        log.info("%s/%s: BSCT %.4g, MD stable %.2f, F RMSE %.1f meV/Å", job.system, job.name,
+                 row["bsct_score"], row["md_stable_fraction"], row["test_force_rmse_mev_per_angstrom"])
+
+    if executor == "local":
+        _run_local(jobs, cfg, on_done)
+    elif executor == "dask":
+        _run_dask(jobs, cfg, on_done, dask_address, n_workers, processes)
+    else:
+        raise ValueError(f"executor must be local or dask, got {executor!r}")
+    bar.close()
+    ordered = [rows[(j.system, j.name)] for j in jobs]
+    corr = correlation_summary(ordered, cfg.n_bootstrap, cfg.seed) if len(ordered) >= 3 else {}
+    result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0)
+    (out / "study.json").write_text(json.dumps(result.to_dict(), indent=1))
+    (out / "ablation.md").write_text(ablation_markdown(result))
+    return result
+
+
+# ----------------------------------------------------------------------------- presentation
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def ablation_markdown(result: StudyResult) -> str:
+    """One table per system in the paper's format, plus the correlation (Markdown)."""
+    lines = [(f"Study size `{result.config.size}`, seed {result.config.seed}, {len(result.rows)} potentials, "
+              f"{result.wall_seconds:.0f} s this invocation."), ""]
+    for system in result.config.systems:
+        lines += [f"### {system}", "",
+                  ("| potential | kind | E RMSE test (meV/atom) | F RMSE test (meV/Å) | E RMSE unseen | F RMSE unseen "
+                   "| BSCT score ↓ | artifacts | MD stable fraction ↑ | mean t_fail (ps) | BSCT s | MD s | BSCT/MD cost "
+                   "| train s |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in result.rows:
+            if r["system"] != system:
+                continue
+            lines.append(
+                f"| {r['potential']} | {r['kind']} | {_fmt(r['test_energy_rmse_mev_per_atom'])} "
+                f"| {_fmt(r['test_force_rmse_mev_per_angstrom'])} | {_fmt(r['unseen_energy_rmse_mev_per_atom'])} "
+                f"| {_fmt(r['unseen_force_rmse_mev_per_angstrom'])} | {_fmt(r['bsct_score'])} | {r['bsct_artifacts']} "
+                f"| {_fmt(r['md_stable_fraction'], 2)} ({r['md_replicas']}) | {_fmt(r['md_mean_time_to_failure_ps'])} "
+                f"| {_fmt(r['bsct_seconds'])} | {_fmt(r['md_seconds'])} | {_fmt(r['cost_ratio_bsct_over_md'])} "
+                f"| {_fmt(r.get('train_seconds'))} |")
+        lines.append("")
+    for subset, c in result.correlation.items():
+        for key in ("stable_fraction", "time_to_failure_fraction"):
+            s = c.get(key, {})
+            if "pearson_r" in s:
+                lines.append(
+                    f"- BSCT score vs MD {key.replace('_', ' ')} ({subset.replace('_', ' ')}, n = {s['n']}): "
+                    f"Pearson r = {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}], "
+                    f"Spearman ρ = {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}]")
+            elif s:
+                lines.append(f"- BSCT score vs MD {key.replace('_', ' ')} ({subset}): {s.get('error')}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction"):
+    """Scatter of BSCT score (symlog x, so 0 = clean shows) vs an MD stability measure
+    (``md_stable_fraction`` or ``time_to_failure_fraction``); marker = kind of potential, colour =
+    system, planted controls hollow. Potentials that share a point are listed in one label.
+    Returns the figure (saving is left to the caller)."""
+    import matplotlib.pyplot as plt
+
+    markers = {"variant": "o", "weakened": "s", "reference": "*", "third_party": "D", "planted": "X"}
+    colors = {"cu": "tab:orange", "si": "tab:blue", "water": "tab:cyan", "molecules": "tab:green"}
+
+    def y_of(r):
+        if y_key == "time_to_failure_fraction":
+            return r["md_mean_time_to_failure_ps"] / r["md_duration_ps"]
+        return r[y_key]
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    groups: dict[tuple[float, float], list[str]] = {}
+    for r in rows:
+        x, y = float(r["bsct_score"]), float(y_of(r))
+        color = colors.get(r["system"], "k")
+        ax.scatter([x], [y], marker=markers.get(r["kind"], "o"), s=80, alpha=0.8,
+                   facecolors="none" if r["kind"] == "planted" else color, edgecolors=color)
+        groups.setdefault((round(x, 2), round(y, 2)), []).append(f"{r['system']}/{r['potential']}")
+    row_count: dict[float, int] = {}
+    for (x, y), names in sorted(groups.items()):
+        text = ", ".join(names) if len(names) <= 3 else f"{len(names)} potentials: " + ", ".join(names)
+        if len(text) > 60:
+            words, lines, line = text.split(", "), [], ""
+            for w in words:
+                if len(line) + len(w) > 60:
+                    lines.append(line)
+                    line = ""
+                line += (", " if line else "") + w
+            text = ",\n".join(lines + [line])
+        k = row_count[y] = row_count.get(y, -1) + 1  # stagger labels of points on the same row
+        dy = -(10 + 7 * (k % 3)) if y > 0.9 else 4 + 7 * (k % 3)
+        ax.annotate(text, (x, y), fontsize=5.5, xytext=(3, dy), textcoords="offset points")
+    ax.set_xscale("symlog", linthresh=0.1)
+    ax.set_xlim(left=-0.02)
+    ax.set_xlabel("BSCT score (lower = smoother; symlog axis, 0 = no artifact)")
+    ax.set_ylabel("MD stable fraction" if y_key == "md_stable_fraction" else "mean time to failure / run length")
+    ax.set_ylim(-0.08, 1.08)
+    handles = [plt.Line2D([], [], marker=m, ls="", color="gray", label=k) for k, m in markers.items()
+               if any(r["kind"] == k for r in rows)]
+    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in colors.items()
+                if any(r["system"] == s for r in rows)]
+    ax.legend(handles=handles, fontsize=7, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def load_study(out_dir: str | Path) -> dict:
+    """The ``study.json`` of a finished study."""
+    return json.loads((Path(out_dir) / "study.json").read_text())

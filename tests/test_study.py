@@ -1,0 +1,126 @@
+"""The design-loop study: a ci-sized study end to end on Cu, resume from cache, the Dask
+executor on a local cluster, the CLI plugin, and the zoo / caching / correlation helpers."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from bsct.study import (
+    KINDS,
+    SIZES,
+    StudyConfig,
+    _cached_step,
+    correlation_summary,
+    plot_correlation,
+    potential_zoo,
+    run_study,
+)
+
+# a representative slice of the zoo: two design steps, a weakened variant, the reference and a
+# planted control (the whole Cu zoo at ci size takes ~3 min on 2 shared cores)
+CI_POTENTIALS = ("baseline", "final", "hard-cutoff", "emt", "planted energy step")
+
+
+@pytest.fixture(scope="module")
+def ci_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    cfg = StudyConfig(systems=("cu",), size="ci", out_dir=str(out), potentials=CI_POTENTIALS, progress=False,
+                      n_bootstrap=200)
+    return cfg, run_study(cfg)
+
+
+def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
+    cfg, result = ci_study
+    rows = {r["potential"]: r for r in result.rows}
+    assert list(rows) == list(CI_POTENTIALS)
+    for r in rows.values():
+        for key in ("test_energy_rmse_mev_per_atom", "test_force_rmse_mev_per_angstrom",
+                    "unseen_force_rmse_mev_per_angstrom", "bsct_score", "bsct_seconds", "md_stable_fraction",
+                    "md_seconds", "cost_ratio_bsct_over_md"):
+            assert r[key] is not None and r[key] >= 0, (r["potential"], key)
+        assert r["md_replicas"] == SIZES["ci"].md_replicas
+    # known answers that do not depend on how well the tiny models trained
+    assert rows["emt"]["test_force_rmse_mev_per_angstrom"] < 1e-3  # EMT labelled the data
+    assert rows["emt"]["bsct_score"] == 0 and rows["emt"]["md_stable_fraction"] == 1.0
+    assert rows["planted energy step"]["bsct_score"] > 0.1 and rows["planted energy step"]["md_stable_fraction"] == 0.0
+    assert rows["final"]["train_steps"] > 0 and (rows["final"]["checkpoint"]).endswith("model.pt")
+    saved = json.loads((Path(cfg.out_dir) / "study.json").read_text())
+    assert saved["schema"] == "bsct.study/1" and len(saved["rows"]) == len(CI_POTENTIALS)
+    corr = saved["correlation"]["all"]["stable_fraction"]
+    assert corr["n"] == len(CI_POTENTIALS) and -1 <= corr["spearman_rho"] <= 1
+    assert "| planted energy step | planted |" in (Path(cfg.out_dir) / "ablation.md").read_text()
+
+
+def test_rerun_resumes_from_the_cache(ci_study):
+    cfg, first = ci_study
+    again = run_study(cfg)
+    for a, b in zip(first.rows, again.rows):
+        for key in ("bsct_score", "md_stable_fraction", "test_force_rmse_mev_per_angstrom", "bsct_seconds"):
+            assert a[key] == b[key]
+    assert again.wall_seconds < 0.5 * first.wall_seconds  # nothing recomputed
+
+
+def test_dask_local_cluster_runs_jobs(tmp_path):
+    import dask.distributed  # noqa: F401  (a test dependency: fail, do not skip, when missing)
+    cfg = StudyConfig(systems=("cu",), size="ci", out_dir=str(tmp_path), potentials=("morse (control)", "emt"),
+                      progress=False, n_bootstrap=50)
+    result = run_study(cfg, executor="dask", n_workers=1, processes=False)
+    rows = {r["potential"]: r for r in result.rows}
+    assert set(rows) == {"morse (control)", "emt"}
+    assert rows["morse (control)"]["bsct_score"] == 0.0 and rows["emt"]["md_stable_fraction"] == 1.0
+    assert len(list((tmp_path / "cu").glob("*/row.json"))) == 2
+
+
+def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, capsys):
+    from bsct import study_command
+
+    cfg, _ = ci_study
+    parser = argparse.ArgumentParser()
+    study_command.add_arguments(parser)
+    args = parser.parse_args(["--systems", "cu", "--size", "ci", "--out", cfg.out_dir, "--potentials",
+                              ",".join(CI_POTENTIALS), "--figures", str(tmp_path), "--no-progress"])
+    assert study_command.run(args) == 0
+    assert "| baseline | variant |" in capsys.readouterr().out
+    assert (tmp_path / "study_bsct_vs_md.png").stat().st_size > 5000
+
+
+def test_zoo_has_twelve_potentials_of_every_kind_on_cu_and_si():
+    zoo = potential_zoo("cu", SIZES["ci"], third_party=True) + potential_zoo("si", SIZES["ci"], third_party=True)
+    assert len(zoo) >= 12
+    assert {j.kind for j in zoo} == set(KINDS)
+    assert all(j.system == "cu" for j in zoo if j.kind == "planted")  # planted controls are labelled, Cu only
+    assert len({(j.system, j.slug) for j in zoo}) == len(zoo)  # one folder per job
+
+
+def test_unknown_size_or_potential_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="study size"):
+        StudyConfig(size="huge").jobs()
+    with pytest.raises(ValueError, match="unknown potentials"):
+        StudyConfig(systems=("cu",), potentials=("nope",)).jobs()
+
+
+def test_cached_step_recomputes_only_when_settings_change(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    path = tmp_path / "step.json"
+    assert _cached_step(path, {"a": 1}, compute)["value"] == 1
+    assert _cached_step(path, {"a": 1}, compute)["cached"] is True
+    assert _cached_step(path, {"a": 2}, compute)["value"] == 2
+    assert len(calls) == 2
+
+
+def test_correlation_summary_sign_and_planted_subset():
+    rows = [{"system": "cu", "potential": f"p{i}", "kind": "planted" if i == 0 else "variant",
+             "bsct_score": float(s), "md_stable_fraction": f, "md_mean_time_to_failure_ps": f, "md_duration_ps": 1.0}
+            for i, (s, f) in enumerate([(3.0, 0.0), (1.0, 0.25), (0.5, 0.5), (0.2, 0.75), (0.0, 1.0)])]
+    c = correlation_summary(rows, n_bootstrap=100)
+    assert c["all"]["stable_fraction"]["spearman_rho"] == pytest.approx(-1.0)
+    assert c["without_planted"]["n"] == 4
+    fig = plot_correlation(rows)
+    assert len(fig.axes) == 1
