@@ -8,9 +8,12 @@ torch, ASE one replica at a time) use the same monitor, so they fail runs identi
 Criteria (thresholds are fields of :class:`StabilityCriteria`; units in the names):
 
 ``non_finite``      energy or any force component is NaN/inf (or the potential raised).
-``temperature``     instantaneous T > ``temperature_blowup_factor`` × target T during NVE, or >
-                    ``equilibration_temperature_blowup_factor`` × target T while the thermostat
-                    is still removing the excess energy of a rattled, strained or hot start.
+``temperature``     instantaneous T > (``temperature_blowup_factor`` + s·√(2/3N)) × target T during
+                    NVE, or > (``equilibration_temperature_blowup_factor`` + s·√(2/3N)) × target T
+                    while the thermostat is still removing the excess energy of a rattled,
+                    strained or hot start. √(2/3N) is the relative spread of the instantaneous
+                    temperature of N atoms, s = ``temperature_fluctuation_sigmas``: a 4-atom
+                    molecule's T swings far more than a crystal's without anything being wrong.
 ``energy_drift``    NVE only: |E_tot(t) - E_tot(t₀)| / N > ``max_energy_drift_mev_per_atom``,
                     t₀ the start of NVE production.
 ``drift_slope``     NVE only: |least-squares slope of E_tot/N over [t₀, t]| >
@@ -54,6 +57,7 @@ class StabilityCriteria:
     min_slope_window_ps: float = 1.0
     temperature_blowup_factor: float = 3.0
     equilibration_temperature_blowup_factor: float = 10.0
+    temperature_fluctuation_sigmas: float = 4.0
     isolation_distance_angstrom: float = 4.0
     max_bond_deviation_angstrom: float = 0.5
     bond_cutoff_factor: float = 1.2
@@ -258,8 +262,9 @@ class StabilityMonitor:
         c = self.criteria
         failed = []
         factor = c.temperature_blowup_factor if production else c.equilibration_temperature_blowup_factor
-        t_max = factor * self.temperature_k
         for row, k in enumerate(replicas):
+            spread = np.sqrt(2.0 / (3.0 * self.refs[k].n_atoms))
+            t_max = (factor + c.temperature_fluctuation_sigmas * spread) * self.temperature_k
             if k in self.failures:
                 failed.append(k)
                 continue
