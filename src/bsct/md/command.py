@@ -47,21 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_data(spec: str, max_structures: int | None):
-    from pathlib import Path
-
     from bsct.data.io import read_structures
 
     if spec.startswith("ci:"):
         system, _, split = spec[3:].partition("/")
-        split = split or "test"
-        try:
-            from bsct.data import ci_path
+        from bsct.data import ci_path
 
-            path = ci_path(system, split)
-        except ImportError:  # the committed files, located without the helper
-            from importlib.resources import files
-
-            path = Path(str(files("bsct") / "assets" / "data" / "ci" / system / f"{split}.extxyz"))
+        path = ci_path(system, split or "test")
     else:
         path = spec
     structures = read_structures(path)

@@ -1,8 +1,8 @@
 """BSCT in the loop: a smoothness score of the model every N epochs, recorded next to the loss.
 
 Any ``score_fn(potential) -> float`` (lower = smoother) works. :func:`default_score_fn` uses the
-BSCT engine (``bsct.scan.api.run_bsct``) when it is importable and otherwise
-:func:`energy_curve_roughness`, a quick self-contained stand-in.
+BSCT engine (``bsct.scan.api.run_bsct``); :func:`energy_curve_roughness` is a quick stand-in for
+tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -77,27 +77,19 @@ def energy_curve_roughness(potential, structures: Sequence[Atoms], n_points: int
 
 
 def default_score_fn(structures: Sequence[Atoms], **bsct_options) -> ScoreFn:
-    """``potential -> float``: the BSCT score via ``bsct.scan.api.run_bsct`` when available,
-    else :func:`energy_curve_roughness` on the same structures (logged once).
+    """``potential -> float``: the BSCT score of ``bsct.scan.api.run_bsct`` on ``structures``.
 
     In the loop the scan is kept cheap by default (one bond per bond type, no progress bar);
     ``bsct_options`` are passed to ``run_bsct`` and override that.
     """
+    from bsct.scan.api import run_bsct
+
     structures = list(structures)
-    warned = False
 
     def score(potential) -> float:
-        nonlocal warned
         if isinstance(potential, torch.nn.Module) and getattr(potential, "dtype", None) == torch.float32:
             # score the same function in float64: float32 rounding noise would read as roughness
             potential = copy.deepcopy(potential).to(torch.float64)
-        try:
-            from bsct.scan.api import run_bsct
-        except ImportError:
-            if not warned:
-                log.warning("bsct.scan.api is not available; BSCT callback uses energy_curve_roughness")
-                warned = True
-            return energy_curve_roughness(potential, structures)
         options = {"progress": False, "max_per_type": 1, **bsct_options}
         return float(run_bsct(potential, structures, **options).score)
 

@@ -61,22 +61,13 @@ def _read_config_file(path: Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _ci_file(system: str, split: str) -> Path:
-    try:
-        from bsct.data import ci_path
-
-        return Path(ci_path(system, split))
-    except ImportError:
-        import bsct
-
-        return Path(bsct.__file__).parent / "assets" / "data" / "ci" / system / f"{split}.extxyz"
-
-
 def _resolve_data(spec: str | None, split: str) -> Path | None:
     if spec is None:
         return None
     if spec in CI_SYSTEMS and not Path(spec).exists():
-        return _ci_file(spec, split)
+        from bsct.data import ci_path
+
+        return ci_path(spec, split)
     return Path(spec)
 
 
