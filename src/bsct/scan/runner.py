@@ -89,7 +89,8 @@ def _points_batch(geometry: ScanGeometry, positions: np.ndarray) -> AtomsBatch:
     )
 
 
-def _call(potential: BatchedPotential, batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray]:
+def call_potential(potential: BatchedPotential, batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Energies (n_systems,) and forces (n_atoms, 3) as float64 numpy, shapes checked."""
     out = potential(batch)
     energy = out.energy_ev.detach().cpu().double().numpy()
     forces = out.forces_ev_per_angstrom.detach().cpu().double().numpy()
@@ -124,7 +125,7 @@ def evaluate_scan(
         hi = min(lo + per_call, n_points)
         try:
             n_calls += 1
-            e, f = _call(potential, _points_batch(geometry, positions[lo:hi]))
+            e, f = call_potential(potential, _points_batch(geometry, positions[lo:hi]))
             energy[lo:hi] = e
             forces[lo:hi] = f.reshape(hi - lo, n_atoms, 3)
         except Exception as exc:  # find the bad points, keep the good ones
@@ -132,7 +133,7 @@ def evaluate_scan(
             for k in range(lo, hi):
                 try:
                     n_calls += 1
-                    e, f = _call(potential, _points_batch(geometry, positions[k : k + 1]))
+                    e, f = call_potential(potential, _points_batch(geometry, positions[k : k + 1]))
                     energy[k], forces[k] = e[0], f
                 except Exception as point_exc:
                     errors.append(f"point {k} at r={r[k]:.4f} Å: {type(point_exc).__name__}: {point_exc}")
@@ -176,7 +177,7 @@ def evaluate_points(
     r = np.asarray(r_angstrom, float)
     n_atoms = len(geometry.atoms)
     try:
-        e, f = _call(potential, _points_batch(geometry, geometry.positions_angstrom(r)))
+        e, f = call_potential(potential, _points_batch(geometry, geometry.positions_angstrom(r)))
         return e, f.reshape(len(r), n_atoms, 3)
     except Exception as exc:
         log.debug("bond %s: refinement failed (%s)", geometry.bond.label, exc)

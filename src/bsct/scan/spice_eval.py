@@ -16,6 +16,7 @@ from bsct.data.bsct_spice import SpiceScan, read_system, sample_root, system_dir
 from bsct.metrics.fsd import force_smoothness_deviation
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import load_potential
+from bsct.scan.runner import call_potential
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ def evaluate_frames(potential: BatchedPotential, frames: list[Atoms], max_atoms_
     per_call = max(1, max_atoms_per_call // n_atoms)
     energies, forces = [], []
     for lo in range(0, len(frames), per_call):
-        out = potential(AtomsBatch.from_atoms(frames[lo : lo + per_call]))
-        energies.append(out.energy_ev.detach().cpu().double().numpy())
-        forces.append(out.forces_ev_per_angstrom.detach().cpu().double().numpy().reshape(-1, n_atoms, 3))
+        e, f = call_potential(potential, AtomsBatch.from_atoms(frames[lo : lo + per_call]))
+        energies.append(e)
+        forces.append(f.reshape(-1, n_atoms, 3))
     return np.concatenate(energies), np.concatenate(forces)
 
 

@@ -8,7 +8,6 @@ tests and benchmarks.
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,7 +16,6 @@ from ase import Atoms
 
 from bsct.potentials.protocol import AtomsBatch
 
-log = logging.getLogger(__name__)
 
 ScoreFn = Callable[[object], float]
 
