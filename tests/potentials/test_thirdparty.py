@@ -31,3 +31,24 @@ def test_chgnet_takes_molecules_in_a_vacuum_box():
     out = potential(AtomsBatch.from_atoms([Atoms("Cu2", positions=[[0, 0, 0], [2.3, 0, 0]])]))
     f = out.forces_ev_per_angstrom.numpy()
     assert np.isfinite(f).all() and np.allclose(f[0], -f[1], atol=1e-4)
+
+
+@pytest.mark.parametrize("spec, name", [("chgnet:0.3.0", "CHGNet 0.3.0"), ("chgnet:0.2.0", "CHGNet 0.2.0"),
+                                        ("sevennet:7net-0", "SevenNet-0"), ("xtb:GFN2-xTB", "GFN2-xTB")])
+def test_versioned_specs_load_the_named_model(spec, name):
+    potential = load_potential(spec)
+    assert potential.name == name
+    out = potential(AtomsBatch.from_atoms([Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.75]])]))
+    assert np.isfinite(out.energy_ev.numpy()).all()
+
+
+def test_chgnet_versions_are_different_weights():
+    h2 = AtomsBatch.from_atoms([Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.75]])])
+    e3 = float(load_potential("chgnet:0.3.0")(h2).energy_ev[0])
+    e2 = float(load_potential("chgnet:0.2.0")(h2).energy_ev[0])
+    assert abs(e3 - e2) > 1e-3
+
+
+def test_unknown_family_version_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot import"):
+        load_potential("nosuchfamily:1.0")

@@ -3,6 +3,8 @@
 SPEC forms:
     NAME                      a built-in, e.g. ``morse``, ``emt``, ``sw-si``, ``gfn2-xtb``
     NAME[key=value,...]       a built-in with keyword arguments, e.g. ``planted[kind=energy_step,size=0.01]``
+    FAMILY:VERSION[...]       a versioned model family: ``chgnet:0.3.0``, ``chgnet:0.2.0``,
+                              ``sevennet:7net-0``, ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``
     package.module:factory    a Python callable returning an ASE calculator or a batched potential
     path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
 """
@@ -80,16 +82,18 @@ def _missing(package: str, extra: str = "models"):
     return ValueError(f"this model needs the `{package}` package: pip install 'bsct[{extra}]' (or pip install {package})")
 
 
-def _chgnet(cutoff_angstrom: float = 6.0):
-    """CHGNet (pretrained weights ship in the wheel). Cutoff: its 6 Å atom graph."""
+def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
+    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph."""
     try:
+        from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    calc = CHGNetCalculator(use_device="cpu", check_cuda_mem=False)
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name="CHGNet", periodic_only=True)
+    net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
+    calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False)
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=f"CHGNet {model}", periodic_only=True)
 
 
 def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
@@ -101,7 +105,8 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     calc = SevenNetCalculator(model, device="cpu")
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name="SevenNet-0")
+    name = "SevenNet-0" if model == "7net-0" else f"SevenNet {model}"
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=name)
 
 
 BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
@@ -116,12 +121,21 @@ BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
 }
 
 
+# FAMILY:VERSION specs; the version is passed to the factory as its first argument.
+FAMILIES: dict[str, Callable[..., BatchedPotential]] = {
+    "chgnet": _chgnet,
+    "sevennet": _sevennet,
+    "xtb": _xtb,
+}
+
+
 def register(name: str, factory: Callable[..., BatchedPotential]) -> None:
     """Add a built-in (used by optional model packages such as the Transformer MLIP)."""
     BUILTINS[name] = factory
 
 
 _NAME_ARGS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
+_FAMILY_VERSION = re.compile(r"^(?P<family>[A-Za-z0-9_\-]+):(?P<version>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
 
 
 def _parse_kwargs(text: str) -> dict:
@@ -144,6 +158,9 @@ def load_potential(spec) -> BatchedPotential:
     match = _NAME_ARGS.match(spec)
     if match and match["name"] in BUILTINS:
         return as_batched(BUILTINS[match["name"]](**_parse_kwargs(match["args"] or "")))
+    match = _FAMILY_VERSION.match(spec)
+    if match and match["family"] in FAMILIES:
+        return as_batched(FAMILIES[match["family"]](match["version"], **_parse_kwargs(match["args"] or "")))
     if spec.endswith((".pt", ".pth", ".ckpt")) or Path(spec).is_file():
         try:
             from bsct.model.checkpoint import load_checkpoint_potential
