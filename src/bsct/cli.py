@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("bsct.scan.command", "run BSCT bond scans on a model and write a report"),
     "demo": ("bsct.scan.demo", "run BSCT on the built-in demo potentials (planted artifacts vs smooth references)"),
     "fsd": ("bsct.scan.fsd_command", "Force Smoothness Deviation of a model on BSCT-SPICE style scans"),
+    "make-scans": ("bsct.data.make_scans_command", "build BSCT-SPICE style fragment scans (or relabel a set) with a reference SPEC"),
+    "diatomics": ("bsct.scan.diatomics_command", "homonuclear/heteronuclear diatomic curves with MLIP Arena's metrics and BSCT"),
     "data": ("bsct.data.command", "generate or validate reference datasets"),
     "md": ("bsct.md.command", "MD stability test of a model"),
     "train": ("bsct.train.command", "train the reference Transformer MLIP"),
