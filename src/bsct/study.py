@@ -151,6 +151,8 @@ def potential_zoo(
         PotentialJob(system, "hard-cutoff", "weakened", config_name="final",
                      model_overrides=(("graph", "knn"), ("k_neighbors", 10_000)),
                      note="final, but every candidate inside r_cut kept with weight 1: no envelope at the cutoff"),
+        PotentialJob(system, "direct-force", "weakened", config_name="final", model_overrides=(("force_head", "direct"),),
+                     note="final with a direct-force head: forces read out per atom, not -dE/dx (non-conservative)"),
         PotentialJob(system, "under-trained", "weakened", config_name="final", max_steps=size.undertrained_steps,
                      note=f"final stopped after {size.undertrained_steps} optimiser steps"),
         PotentialJob(system, "T=0.05", "weakened", config_name="final", model_overrides=(("attention_temperature", 0.05),),

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
 GraphKind = Literal["knn", "diffknn", "radius"]
+ForceHead = Literal["gradient", "direct"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class ModelConfig:
         attention_temperature: T dividing the attention logits (1 = plain softmax).
         learn_temperature: make T a trainable parameter (one per head, kept >= 0.1).
         dtype: ``"float32"`` or ``"float64"``, the dtype the model is built in.
+        force_head: ``"gradient"`` (F = -dE/dx, conservative) or ``"direct"`` (forces read
+            out per atom from the last block's features, not the gradient of any energy: the
+            non-conservative design that the study uses as a deliberately weaker potential).
     """
 
     elements: tuple[int, ...] = (29,)
@@ -67,6 +71,7 @@ class ModelConfig:
     attention_temperature: float = 1.0
     learn_temperature: bool = False
     dtype: str = "float32"
+    force_head: ForceHead = "gradient"
 
     def __post_init__(self):
         if self.graph not in ("knn", "diffknn", "radius"):
@@ -79,6 +84,8 @@ class ModelConfig:
             raise ValueError("envelope_onset must lie in [0, 1)")
         if self.attention_temperature <= 0 or self.softmax_temperature <= 0:
             raise ValueError("temperatures must be positive")
+        if self.force_head not in ("gradient", "direct"):
+            raise ValueError(f"force_head must be gradient or direct, got {self.force_head!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         object.__setattr__(self, "elements", tuple(sorted(int(z) for z in self.elements)))

@@ -10,6 +10,7 @@ Pipeline for a batch (flat atoms, see :class:`bsct.potentials.protocol.AtomsBatc
         h = h + MLP(LN(h))
     e_i = scale * MLP(LN(h_i)) + E_ref[Z_i]
     E_s = sum_{i in s} e_i;   F = -dE/dx (autograd);   sigma = (1/V) dE/d(strain)
+    (force_head="direct": F_i read out from h and the edges instead; not conservative, no stress)
 
 Rotation invariance: the layers carry no equivariance constraint, but every geometric input is a
 rotation-invariant scalar — distances d_ij (radial basis, soft ranks, envelopes) and the
@@ -30,7 +31,7 @@ from bsct.model.config import ModelConfig
 from bsct.model.embedding import ElementEmbedding
 from bsct.model.neighborhood import Neighborhood
 from bsct.model.radial import GaussianRadialBasis
-from bsct.model.readout import AtomicEnergyReadout
+from bsct.model.readout import AtomicEnergyReadout, DirectForceReadout
 from bsct.potentials.neighbors import NeighborPairs
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput, forces_and_stress_from_energy
 
@@ -60,14 +61,13 @@ class TransformerMLIP(nn.Module):
 
     Attributes:
         cutoff_angstrom: r_cut; no atom farther than this affects another's energy directly.
-        conservative: True (forces are -dE/dx by autograd).
+        conservative: True when forces are -dE/dx by autograd (``force_head="gradient"``).
     """
-
-    conservative = True
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
+        self.conservative = cfg.force_head == "gradient"
         self.cutoff_angstrom = cfg.r_cut_angstrom
         self.embedding = ElementEmbedding(cfg.elements, cfg.hidden_dim)
         self.radial = GaussianRadialBasis(cfg.r_cut_angstrom, cfg.n_rbf, cfg.rbf_width_multiplier)
@@ -77,6 +77,7 @@ class TransformerMLIP(nn.Module):
         )
         self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
         self.readout = AtomicEnergyReadout(cfg.hidden_dim, len(cfg.elements))
+        self.force_readout = DirectForceReadout(cfg.hidden_dim, cfg.n_rbf) if cfg.force_head == "direct" else None
         self.to(getattr(torch, cfg.dtype))
 
     @property
@@ -95,6 +96,10 @@ class TransformerMLIP(nn.Module):
 
     def atomic_energies(self, batch: AtomsBatch, pairs: NeighborPairs | None = None) -> torch.Tensor:
         """(n_atoms,) atomic energies e_i in eV (differentiable in positions and cell)."""
+        return self._energies_and_forces(batch, pairs, direct_forces=False)[0]
+
+    def _energies_and_forces(self, batch: AtomsBatch, pairs: NeighborPairs | None, direct_forces: bool):
+        """Atomic energies (n_atoms,) and, with ``direct_forces``, the direct-force readout (n_atoms, 3)."""
         batch = self._cast(batch)
         element_idx = self.embedding.element_index(batch.atomic_numbers)
         h = self.embedding.table(element_idx)  # (n_atoms, dim)
@@ -104,7 +109,11 @@ class TransformerMLIP(nn.Module):
         unit = edges.vectors_angstrom / edges.d_angstrom[:, None]  # (n_edges, 3)
         for block in self.blocks:
             h = block(h, edges.center_idx, edges.neighbor_idx, rbf, rbf_self, unit, edges.log_weight)
-        return self.readout(h, element_idx)
+        forces = None
+        if direct_forces:
+            forces = self.force_readout(h, edges.center_idx, edges.neighbor_idx, rbf, unit, edges.log_weight,
+                                        self.readout.energy_scale_ev)
+        return self.readout(h, element_idx), forces
 
     def energy(self, batch: AtomsBatch, pairs: NeighborPairs | None = None) -> torch.Tensor:
         """(n_systems,) total energy in eV."""
@@ -124,10 +133,13 @@ class TransformerMLIP(nn.Module):
         dtype and on its device (unless ``create_graph``, used in training, where they stay).
         """
         out_dtype, out_device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
-        with torch.enable_grad():
-            out = forces_and_stress_from_energy(
-                lambda b: self.energy(b, pairs), self._cast(batch), compute_stress, create_graph
-            )
+        if self.force_readout is not None:
+            out = self._direct_forward(batch, pairs, create_graph)
+        else:
+            with torch.enable_grad():
+                out = forces_and_stress_from_energy(
+                    lambda b: self.energy(b, pairs), self._cast(batch), compute_stress, create_graph
+                )
         if not create_graph and (out.energy_ev.dtype != out_dtype or out.energy_ev.device != out_device):
             stress = out.stress_ev_per_angstrom3
             out = PotentialOutput(
@@ -135,6 +147,16 @@ class TransformerMLIP(nn.Module):
                 None if stress is None else stress.to(out_device, out_dtype),
             )
         return out
+
+    def _direct_forward(self, batch: AtomsBatch, pairs: NeighborPairs | None, create_graph: bool) -> PotentialOutput:
+        """Energy and the direct-force readout in one pass (no stress: there is no energy derivative)."""
+        batch = self._cast(batch)
+        with torch.set_grad_enabled(create_graph or torch.is_grad_enabled()):
+            e_atom, forces = self._energies_and_forces(batch, pairs, direct_forces=True)
+            energy = e_atom.new_zeros(batch.n_systems).index_add(0, batch.system_idx, e_atom)
+        if not create_graph:
+            energy, forces = energy.detach(), forces.detach()
+        return PotentialOutput(energy, forces, None)
 
     def set_normalization(self, reference_energy_ev: torch.Tensor, energy_scale_ev: float) -> None:
         """Set per-element reference energies (n_elements,) in ``config.elements`` order and the scale."""
