@@ -92,7 +92,7 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
-    calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False)
+    calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False, on_isolated_atoms="ignore")
     return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=f"CHGNet {model}", periodic_only=True)
 
 
