@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["run_bsct", "BSCTConfig", "load_potential", "__version__"]
+__all__ = ["run_bsct", "BSCTConfig", "load_potential", "run_fsd", "__version__"]
 
 
 def __getattr__(name):  # lazy, so `import bsct` stays light and has no side effects
@@ -10,6 +10,10 @@ def __getattr__(name):  # lazy, so `import bsct` stays light and has no side eff
         from bsct.scan import api
 
         return getattr(api, name)
+    if name == "run_fsd":
+        from bsct.scan.spice_eval import run_fsd
+
+        return run_fsd
     if name == "load_potential":
         from bsct.potentials.registry import load_potential
 

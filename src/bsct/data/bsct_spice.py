@@ -27,7 +27,8 @@ class SpiceScan:
     Attributes:
         bond_type: e.g. "C-C"; system_id: the SPICE id; smiles: atom-mapped SMILES.
         r_angstrom: (n_frames,) bond length of each kept frame (increasing).
-        frames: the scan geometries (no calculator attached).
+        frames: the scan geometries (no calculator attached; cell and pbc as read, so periodic
+            two-atom scans work too).
         energy_ref_ev: (n_frames,) reference energy; forces_ref_ev_per_angstrom: (n_frames, n_atoms, 3).
         bond_index: the two bonded atoms; fragment_labels: (n_atoms,) 0/1 rigid fragments.
         charge: total charge from the SMILES formal charges.
@@ -50,9 +51,14 @@ class SpiceScan:
     def label(self) -> str:
         return f"{self.bond_type}/{self.system_id}"
 
+    @property
+    def positions_angstrom(self) -> np.ndarray:
+        """(n_frames, n_atoms, 3) positions of the kept frames."""
+        return np.stack([a.positions for a in self.frames])
+
 
 def sample_root() -> Path:
-    """The four BSCT-SPICE systems shipped with bsct (see assets/bsct_spice/README.md)."""
+    """The BSCT-SPICE subset shipped with bsct, one system per bond type (assets/bsct_spice/README.md)."""
     return Path(str(resources.files("bsct") / "assets" / "bsct_spice"))
 
 
@@ -66,64 +72,122 @@ def smiles_charge(smiles: str) -> int:
     return total
 
 
-def read_system(path: str | Path) -> SpiceScan:
-    """Read one ``<BOND>/<ID>`` folder; errors name the folder and the frame."""
-    path = Path(path)
+class BadSystemError(ValueError):
+    """A system folder that does not follow the BSCT-SPICE layout; the message names the file."""
+
+
+def _read_partition(path: Path) -> dict:
     part_file = path / "partition.npz"
     if not part_file.exists():
-        raise FileNotFoundError(f"{path}: no partition.npz; not a BSCT-SPICE system folder")
-    with np.load(part_file, allow_pickle=False) as part:
-        r_start, r_end, n = part["perturb_range"]
-        bond_index = tuple(int(x) for x in part["bond_index"])
-        labels = np.asarray(part["labels"], int)
-        bond_type = str(part["bond"])
-    n = int(n)
+        raise BadSystemError(f"{path}: no partition.npz; not a BSCT-SPICE system folder")
+    required = ("bond", "bond_index", "labels", "perturb_range")
+    try:
+        with np.load(part_file, allow_pickle=False) as part:
+            missing = [k for k in required if k not in part.files]
+            out = {k: part[k] for k in required if k in part.files}
+    except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError, ...
+        raise BadSystemError(f"{part_file}: unreadable ({type(exc).__name__}: {exc})") from exc
+    if missing:
+        raise BadSystemError(f"{part_file}: missing key {missing[0]!r}; needs {', '.join(required)}")
+    if np.shape(out["perturb_range"]) != (3,) or np.shape(out["bond_index"]) != (2,):
+        raise BadSystemError(f"{part_file}: perturb_range must be [r_start, r_end, n] and bond_index two atoms, got "
+                             f"{np.shape(out['perturb_range'])} and {np.shape(out['bond_index'])}")
+    return out
+
+
+def _read_frame(frame_file: Path) -> tuple[Atoms, float, np.ndarray]:
+    try:
+        atoms = read(frame_file, format="extxyz")
+        results = atoms.calc.results if atoms.calc is not None else {}  # direct: get_property re-checks state
+        if "energy" not in results or "forces" not in results:
+            raise ValueError("no energy or no forces column")
+        energy = float(results["energy"])
+        forces = np.asarray(results["forces"], float)
+    except Exception as exc:
+        raise BadSystemError(f"{frame_file}: cannot read energy and forces ({type(exc).__name__}: {exc})") from exc
+    return atoms, energy, forces
+
+
+def read_system(path: str | Path) -> SpiceScan:
+    """Read one ``<BOND>/<ID>`` folder; frames with a NaN reference are dropped (and counted).
+
+    Raises :class:`BadSystemError` naming the file for: no or unreadable ``partition.npz``, a
+    missing or unreadable frame, frames whose atoms differ from frame 0 (count or elements),
+    fragment labels or bond indices that do not fit the molecule, fewer than 3 finite frames.
+    Frames may carry a cell and pbc (periodic two-atom scans); they are kept as read.
+    """
+    path = Path(path)
+    part = _read_partition(path)
+    r_start, r_end, n = (float(x) for x in part["perturb_range"])
+    n = round(n)
+    bond_index = tuple(int(x) for x in part["bond_index"])
+    labels = np.asarray(part["labels"]).astype(int)
     grid = np.linspace(r_start, r_end, n)
     frames, energies, forces, r_kept, dropped = [], [], [], [], 0
+    numbers0, smiles = None, ""
     for k in range(n):
         frame_file = path / f"atoms_{k}.xyz"
         if not frame_file.exists():
-            raise FileNotFoundError(f"{frame_file}: missing scan frame {k} of {n}")
-        try:
-            atoms = read(frame_file, format="extxyz")
-            energy = float(atoms.get_potential_energy())
-            frame_forces = atoms.get_forces()
-        except Exception as exc:
-            raise ValueError(f"{frame_file}: cannot read energy and forces ({type(exc).__name__}: {exc})") from exc
+            raise BadSystemError(f"{frame_file}: missing scan frame {k} of {n}")
+        atoms, energy, frame_forces = _read_frame(frame_file)
+        if numbers0 is None:
+            numbers0, smiles = atoms.numbers.copy(), str(atoms.info.get("smiles", ""))
+        elif len(atoms) != len(numbers0) or not np.array_equal(atoms.numbers, numbers0):
+            raise BadSystemError(f"{frame_file}: {len(atoms)} atoms ({atoms.get_chemical_formula()}) differ from "
+                                 f"frame 0 ({len(numbers0)} atoms); every frame must hold the same molecule")
+        if frame_forces.shape != (len(atoms), 3):
+            raise BadSystemError(f"{frame_file}: forces of shape {frame_forces.shape} for {len(atoms)} atoms")
         if not np.isfinite(energy) or not np.isfinite(frame_forces).all():
             dropped += 1
             continue
-        smiles = str(atoms.info.get("smiles", ""))
         atoms.calc = None
         frames.append(atoms)
         energies.append(energy)
         forces.append(frame_forces)
         r_kept.append(grid[k])
+    n_atoms = len(numbers0)
+    if labels.shape != (n_atoms,) or not set(np.unique(labels)) <= {0, 1}:
+        raise BadSystemError(f"{path / 'partition.npz'}: labels {labels.shape} must be one 0/1 per atom ({n_atoms} atoms)")
+    if not all(0 <= i < n_atoms for i in bond_index) or bond_index[0] == bond_index[1]:
+        raise BadSystemError(f"{path / 'partition.npz'}: bond_index {bond_index} is not a pair of atoms of {n_atoms}")
     if len(frames) < 3:
-        raise ValueError(f"{path}: only {len(frames)} frame(s) with finite reference labels")
+        raise BadSystemError(f"{path}: only {len(frames)} frame(s) with finite reference labels")
     if dropped:
-        log.info("%s: dropped %d frame(s) whose reference energy is NaN", path, dropped)
+        log.info("%s: dropped %d frame(s) whose reference energy or forces are NaN", path, dropped)
     return SpiceScan(
-        bond_type=bond_type, system_id=path.name, smiles=smiles, r_angstrom=np.asarray(r_kept), frames=frames,
+        bond_type=str(part["bond"]), system_id=path.name, smiles=smiles, r_angstrom=np.asarray(r_kept), frames=frames,
         energy_ref_ev=np.asarray(energies), forces_ref_ev_per_angstrom=np.stack(forces), bond_index=bond_index,
         fragment_labels=labels, charge=smiles_charge(smiles), n_dropped=dropped,
     )
 
 
+_BOND_DIR = re.compile(r"^[A-Z][a-z]?-[A-Z][a-z]?$")
+
+
 def system_dirs(root: str | Path, bond_types: list[str] | None = None, limit: int | None = None) -> list[Path]:
-    """System folders under ``root`` in sorted (bond, numeric id) order; ``limit`` per bond type."""
+    """System folders under ``root`` in sorted (bond, numeric id) order; ``limit`` per bond type.
+
+    Every folder inside a bond folder (named like ``C-N``) counts as a system, so a broken one
+    (say, without partition.npz) is reported by :func:`read_system` instead of vanishing.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a directory (unpack bsct_spice.tar.xz first)")
     if (root / "bsct_spice").is_dir():
         root = root / "bsct_spice"
     out = []
-    for bond_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for bond_dir in sorted(p for p in root.iterdir() if p.is_dir() and _BOND_DIR.match(p.name)):
         if bond_types and bond_dir.name not in bond_types:
             continue
-        ids = sorted((p for p in bond_dir.iterdir() if (p / "partition.npz").exists()),
-                     key=lambda p: (int(p.name) if p.name.isdigit() else 0, p.name))
+        ids = sorted((p for p in bond_dir.iterdir() if p.is_dir()),
+                     key=lambda p: (int(p.name) if p.name.isdigit() else float("inf"), p.name))
         out.extend(ids[:limit] if limit else ids)
     if not out:
-        raise ValueError(f"{root}: no BSCT-SPICE systems found")
+        raise ValueError(f"{root}: no BSCT-SPICE systems found (expected <BOND>/<ID>/ folders)")
     return out
+
+
+def system_label(path: str | Path) -> str:
+    """``<BOND>/<ID>`` of a system folder."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}"

@@ -1,4 +1,4 @@
-"""`bsct fsd`: Force Smoothness Deviation of a model on BSCT-SPICE scans (reference DFT labels)."""
+"""`bsct fsd`: Force Smoothness Deviation of a model on BSCT-SPICE style scans (reference labels)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,37 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model SPEC (see `bsct scan --help`)")
-    parser.add_argument("--data", default=None, help="unpacked BSCT-SPICE folder (default: the 4 shipped samples)")
+    parser.add_argument("--model", required=True, help="model SPEC (see `bsct scan --help`), e.g. xtb:GFN2-xTB")
+    parser.add_argument("--data", default=None,
+                        help="unpacked BSCT-SPICE folder (default: the shipped subset, one system per bond type)")
+    parser.add_argument("--out", default=None, help="output folder: fsd.json, predictions/, plots/, report.html")
     parser.add_argument("--bond-types", default=None, help="comma-separated, e.g. C-C,C-N")
     parser.add_argument("--limit", type=int, default=None, help="systems per bond type")
-    parser.add_argument("--out", default=None, help="directory for fsd_rows.jsonl and fsd.json")
-    parser.add_argument("--resume", action="store_true", help="skip systems already in --out")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes for ASE calculators (default 1)")
+    parser.add_argument("--resume", action="store_true", help="skip systems already cached in OUT/predictions")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip malformed system folders (each is named and listed in fsd.json) instead of stopping")
+    parser.add_argument("--eps", type=float, default=1.0, help="force floor ε in eV/Å (default 1, the paper's)")
+    parser.add_argument("--no-plots", action="store_true", help="write no per-system PNGs")
 
 
 def run(args: argparse.Namespace) -> int:
     from bsct.scan.spice_eval import run_fsd
 
-    result = run_fsd(args.model, args.data, args.bond_types.split(",") if args.bond_types else None,
-                     args.limit, args.out, args.resume)
-    s = result["summary"]["all"]
-    print(f"{result['model']}: {s['n_systems']} system(s)  FSD {s['fsd_per_angstrom']:.3f} 1/Å "
-          f"(compression {s['fsd_compression_per_angstrom']:.3f}, stretch {s['fsd_stretch_per_angstrom']:.3f})  "
-          f"energy MAE {s['energy_mae_ev']:.4f} eV  force MAE {s['force_mae_ev_per_angstrom']:.4f} eV/Å")
-    for t, v in result["summary"]["per_bond_type"].items():
-        print(f"  {t:<5s} n={v['n_systems']:<3d} FSD {v['fsd_per_angstrom']:.3f}  compression "
-              f"{v['fsd_compression_per_angstrom']:.3f}  stretch {v['fsd_stretch_per_angstrom']:.3f}")
+    result = run_fsd(args.model, args.data, args.out, bond_types=args.bond_types.split(",") if args.bond_types else None,
+                     limit_per_type=args.limit, workers=args.workers, resume=args.resume, skip_bad=args.skip_bad,
+                     eps_ev_per_angstrom=args.eps, plots=not args.no_plots)
+    m = result["mean"]
+    print(f"{result['model']}: {m['n_systems']} system(s)  FSD {m['full_smoothness']:.3f} 1/Å "
+          f"(compress {m['compress_smoothness']:.3f}, stretch {m['stretch_smoothness']:.3f})  "
+          f"energy MAE {m['full_energy_mae']:.4f} eV  force MAE {m['full_forces_mae']:.4f} eV/Å")
+    for t, v in result["per_bond"].items():
+        print(f"  {t:<5s} n={v['n_systems']:<3d} FSD {v['full_smoothness']:.3f}  compress "
+              f"{v['compress_smoothness']:.3f}  stretch {v['stretch_smoothness']:.3f}")
+    for s in result["skipped"]:
+        print(f"  skipped {s['system']}: {s['error']}")
+    for s in result["failures"]:
+        print(f"  failed  {s['system']}: {s['error']}")
+    if args.out:
+        print(f"report: {args.out}/report.html")
     return 1 if result["failures"] else 0

@@ -1,111 +1,399 @@
-"""FSD of a model on BSCT-SPICE style scans: batched evaluation, per-system rows, resumable."""
+"""FSD of a model on BSCT-SPICE style scans.
+
+Raw predictions first, metrics from them: every finished system is cached in
+``OUT/predictions/<BOND>_<ID>.npz`` (model energies and forces plus the FSD curves), so
+``resume`` skips it. Torch potentials see many frames of many scans in one batched call; ASE
+calculators (one frame at a time by nature) fan out over worker processes, one system per
+task, each with a fresh calculator, so the result does not depend on the number of workers.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import json
 import logging
+import multiprocessing
+import os
+import pickle
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from bsct.data.bsct_spice import SpiceScan, read_system, sample_root, system_dirs
-from bsct.metrics.fsd import force_smoothness_deviation
+from bsct.data.bsct_spice import (
+    BadSystemError,
+    SpiceScan,
+    read_system,
+    sample_root,
+    system_dirs,
+    system_label,
+)
+from bsct.metrics.fsd import METRIC_KEYS, force_smoothness_deviation
+from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import load_potential
 from bsct.scan.runner import call_potential
 
 log = logging.getLogger(__name__)
 
+SCHEMA = "bsct.fsd/2"
+CURVE_KEYS = ("r_angstrom", "energy_model_profile_ev", "energy_ref_profile_ev", "dforce_sq_model", "dforce_sq_ref",
+              "log_ratio")
 
-def evaluate_frames(potential: BatchedPotential, frames: list[Atoms], max_atoms_per_call: int = 20_000):
-    """Energies (n,) and forces (n, n_atoms, 3) of same-size frames, many frames per model call."""
-    n_atoms = len(frames[0])
-    per_call = max(1, max_atoms_per_call // n_atoms)
+
+# ---------------------------------------------------------------- model and charge
+
+
+def charged_spec(spec: str, charge: int) -> str | None:
+    """SPEC with ``charge=`` added when its factory takes a ``charge`` argument (GFN2-xTB), else None.
+
+    A charge the user wrote into the SPEC wins.
+    """
+    from bsct.potentials import registry
+
+    factory, args, base = None, "", spec
+    match = registry._NAME_ARGS.match(spec)
+    if match and match["name"] in registry.BUILTINS:
+        factory, args = registry.BUILTINS[match["name"]], match["args"] or ""
+    else:
+        match = registry._FAMILY_VERSION.match(spec)
+        if match and match["family"] in registry.FAMILIES:
+            factory, args = registry.FAMILIES[match["family"]], match["args"] or ""
+    if factory is None or "charge" not in inspect.signature(factory).parameters:
+        return None
+    if "charge" in registry._parse_kwargs(args):
+        return spec
+    base = spec.split("[", 1)[0]
+    return f"{base}[{args + ',' if args else ''}charge={int(charge)}]"
+
+
+class ModelByCharge:
+    """One potential per total charge, loaded on first use (string SPECs whose factory takes a charge)."""
+
+    def __init__(self, model):
+        self.model = model
+        self._potentials: dict[int | None, BatchedPotential] = {}
+        self._warned = False
+
+    def get(self, charge: int) -> BatchedPotential:
+        spec = charged_spec(self.model, charge) if isinstance(self.model, str) else None
+        key = int(charge) if spec is not None else None
+        if key is None and charge != 0 and not self._warned:
+            log.warning("model %s takes no charge argument; charged systems are evaluated as given", self.name)
+            self._warned = True
+        if key not in self._potentials:
+            self._potentials[key] = load_potential(spec if spec is not None else self.model)
+        return self._potentials[key]
+
+    @property
+    def name(self) -> str:
+        return self.model if isinstance(self.model, str) else type(self.model).__name__
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_scans(potential: BatchedPotential, scans: list[SpiceScan], max_atoms_per_call: int = 20_000):
+    """[(energy (n_frames,), forces (n_frames, n_atoms, 3))] per scan, frames of several scans per call."""
+    frames: list[Atoms] = [a for s in scans for a in s.frames]
     energies, forces = [], []
-    for lo in range(0, len(frames), per_call):
-        e, f = call_potential(potential, AtomsBatch.from_atoms(frames[lo : lo + per_call]))
+    lo = 0
+    while lo < len(frames):
+        hi, n_atoms = lo, 0
+        while hi < len(frames) and (hi == lo or n_atoms + len(frames[hi]) <= max_atoms_per_call):
+            n_atoms += len(frames[hi])
+            hi += 1
+        e, f = call_potential(potential, AtomsBatch.from_atoms(frames[lo:hi]))
         energies.append(e)
-        forces.append(f.reshape(-1, n_atoms, 3))
-    return np.concatenate(energies), np.concatenate(forces)
+        forces.append(f)
+        lo = hi
+    energy, flat_forces = np.concatenate(energies), np.concatenate(forces)
+    out, frame0, atom0 = [], 0, 0
+    for s in scans:
+        n_frames, n_atoms = len(s.frames), len(s.frames[0])
+        out.append((energy[frame0 : frame0 + n_frames],
+                    flat_forces[atom0 : atom0 + n_frames * n_atoms].reshape(n_frames, n_atoms, 3)))
+        frame0 += n_frames
+        atom0 += n_frames * n_atoms
+    return out
 
 
-def fsd_row(potential: BatchedPotential, scan: SpiceScan) -> dict:
-    """One system: FSD (full, compression, stretch), energy and force MAE, timing."""
-    start = time.perf_counter()
-    energy, forces = evaluate_frames(potential, scan.frames)
-    seconds = time.perf_counter() - start
-    finite = np.isfinite(energy) & np.isfinite(forces).all(axis=(1, 2))
+def system_outcome(scan: SpiceScan, energy_ev, forces_ev_per_angstrom, eps_ev_per_angstrom: float,
+                   eval_seconds: float) -> dict:
+    """Metrics row, FSD curves and raw predictions of one system (what the cache stores)."""
+    finite = np.isfinite(energy_ev) & np.isfinite(forces_ev_per_angstrom).all(axis=(1, 2))
     if not finite.all():
         bad = np.flatnonzero(~finite)
-        raise ValueError(f"{scan.label}: model gave non-finite output at frame(s) {bad.tolist()} "
+        raise ValueError(f"model gave non-finite output at frame(s) {bad.tolist()} "
                          f"(r = {', '.join(f'{x:.3f}' for x in scan.r_angstrom[bad])} Å)")
-    res = force_smoothness_deviation(scan.r_angstrom, forces, scan.forces_ref_ev_per_angstrom, scan.energy_ref_ev, energy)
-    return {"system": scan.label, "bond_type": scan.bond_type, "n_atoms": len(scan.frames[0]),
-            "n_frames": len(scan.frames), **dataclasses.asdict(res), "eval_seconds": seconds}
+    res = force_smoothness_deviation(scan.r_angstrom, forces_ev_per_angstrom, scan.forces_ref_ev_per_angstrom,
+                                     scan.energy_ref_ev, scan.positions_angstrom, eps_ev_per_angstrom)
+    row = {**res.metrics(), "bond_type": scan.bond_type, "n_atoms": len(scan.frames[0]), "n_frames": len(scan.frames),
+           "n_dropped": scan.n_dropped, "charge": scan.charge, "r_eq_angstrom": res.r_eq_angstrom,
+           "eval_seconds": float(eval_seconds)}
+    curves = {"r_angstrom": scan.r_angstrom} | {k: getattr(res, k) for k in CURVE_KEYS[1:]}
+    return {"label": scan.label, "status": "ok", "row": row, "curves": curves, "eq_idx": res.eq_idx,
+            "energy_model_ev": np.asarray(energy_ev), "forces_model_ev_per_angstrom": np.asarray(forces_ev_per_angstrom)}
 
 
-MEAN_KEYS = ("fsd_per_angstrom", "fsd_compression_per_angstrom", "fsd_stretch_per_angstrom",
-             "energy_mae_ev", "force_mae_ev_per_angstrom")
+def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom: float,
+                   max_atoms_per_call: int) -> list[dict]:
+    """Read and evaluate systems; a bad folder or a failing model gives an error outcome, not an exception."""
+    outcomes, scans = [], []
+    for path in paths:
+        try:
+            scans.append(read_system(path))
+        except BadSystemError as exc:
+            outcomes.append({"label": system_label(path), "status": "bad", "error": str(exc)})
+    by_charge: dict[int, list[SpiceScan]] = {}
+    for s in scans:
+        by_charge.setdefault(s.charge, []).append(s)
+    for charge, group in by_charge.items():
+        try:
+            start = time.perf_counter()
+            preds = evaluate_scans(models.get(charge), group, max_atoms_per_call)
+            seconds = (time.perf_counter() - start) / len(group)
+        except Exception as exc:  # noqa: BLE001 - retry one by one so one failing system does not sink the group
+            if len(group) > 1:
+                for s in group:
+                    outcomes += evaluate_group(models, [_path_of(s, paths)], eps_ev_per_angstrom, max_atoms_per_call)
+                continue
+            outcomes.append({"label": group[0].label, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        for s, (e, f) in zip(group, preds):
+            try:
+                outcomes.append(system_outcome(s, e, f, eps_ev_per_angstrom, seconds))
+            except ValueError as exc:
+                outcomes.append({"label": s.label, "status": "failed", "error": str(exc)})
+    return outcomes
 
 
-def summarise(rows: list[dict]) -> dict:
-    """Means over systems, overall and per bond type (the paper's reporting)."""
-    def means(rs):
-        return {k: float(np.mean([r[k] for r in rs])) for k in MEAN_KEYS} | {"n_systems": len(rs)}
+def _path_of(scan: SpiceScan, paths: list[Path]) -> Path:
+    return next(p for p in paths if system_label(p) == scan.label)
 
-    by_type = {t: means([r for r in rows if r["bond_type"] == t]) for t in sorted({r["bond_type"] for r in rows})}
-    return {"all": means(rows), "per_bond_type": by_type}
+
+_WORKER: dict = {}
+
+
+def _init_worker(model, eps_ev_per_angstrom: float, max_atoms_per_call: int) -> None:
+    _WORKER.update(models=ModelByCharge(model), eps=eps_ev_per_angstrom, max_atoms=max_atoms_per_call)
+
+
+def _worker_task(path: Path) -> list[dict]:
+    return evaluate_group(_WORKER["models"], [path], _WORKER["eps"], _WORKER["max_atoms"])
+
+
+def _start_method() -> str:
+    """Fork (instant start) when OpenMP is pinned to one thread; otherwise spawn, because a forked
+    child of a process whose OpenMP pool is running (torch, tblite) can hang in libgomp."""
+    if os.environ.get("OMP_NUM_THREADS") == "1" and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
+def _groups(paths: list[Path], max_atoms_per_call: int) -> list[list[Path]]:
+    """Consecutive systems whose frames together fit one call (size from frame 0, n from partition)."""
+    groups, current, size = [], [], 0
+    for p in paths:
+        try:
+            with np.load(p / "partition.npz", allow_pickle=False) as part:
+                n_frames = int(part["perturb_range"][2])
+            n_atoms = int((p / "atoms_0.xyz").read_text().split("\n", 1)[0])
+            atoms = n_frames * n_atoms
+        except Exception:  # noqa: BLE001 - the reader will name the problem; keep the folder on its own
+            atoms = max_atoms_per_call
+        if current and size + atoms > max_atoms_per_call:
+            groups.append(current)
+            current, size = [], 0
+        current.append(p)
+        size += atoms
+    return groups + ([current] if current else [])
+
+
+# ---------------------------------------------------------------- cache
+
+
+def prediction_path(out_dir: Path, label: str) -> Path:
+    return Path(out_dir) / "predictions" / f"{label.replace('/', '_')}.npz"
+
+
+def _plot_path(prediction_file: Path) -> Path:
+    return prediction_file.parent.parent / "plots" / prediction_file.with_suffix(".png").name
+
+
+def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float) -> None:
+    """Atomic write, so a killed run never leaves a half-written system behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    meta = {"model": model_name, "label": outcome["label"], "eps_ev_per_angstrom": eps_ev_per_angstrom,
+            "eq_idx": outcome["eq_idx"], "row": outcome["row"]}
+    np.savez_compressed(tmp, energy_model_ev=outcome["energy_model_ev"],
+                        forces_model_ev_per_angstrom=outcome["forces_model_ev_per_angstrom"],
+                        meta=np.asarray(json.dumps(meta)), **outcome["curves"])
+    tmp.replace(path)
+
+
+def load_prediction(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        return {"label": meta["label"], "status": "ok", "row": meta["row"], "eq_idx": meta["eq_idx"],
+                "model": meta["model"], "eps_ev_per_angstrom": meta["eps_ev_per_angstrom"],
+                "curves": {k: data[k] for k in CURVE_KEYS},
+                "energy_model_ev": data["energy_model_ev"],
+                "forces_model_ev_per_angstrom": data["forces_model_ev_per_angstrom"]}
+
+
+def _cached(path: Path, system_path: Path, model_name: str, eps: float) -> dict:
+    """A cached system; metrics recomputed from the cached forces when eps changed."""
+    out = load_prediction(path)
+    if out["model"] != model_name:
+        raise ValueError(f"{path}: written by model {out['model']!r}, not {model_name!r}; "
+                         "use another --out or drop --resume")
+    if out["eps_ev_per_angstrom"] != eps:
+        scan = read_system(system_path)
+        out = system_outcome(scan, out["energy_model_ev"], out["forces_model_ev_per_angstrom"], eps,
+                             out["row"]["eval_seconds"])
+        save_prediction(path, out, model_name, eps)
+        _plot_path(path).unlink(missing_ok=True)  # its curves changed
+    return out
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarise(rows: dict[str, dict]) -> tuple[dict, dict]:
+    """Means over systems of the nine official metrics: per bond type and overall."""
+    def means(rs: list[dict]) -> dict:
+        return {k: float(np.mean([r[k] for r in rs])) for k in METRIC_KEYS} | {"n_systems": len(rs)}
+
+    per_bond = {t: means([r for r in rows.values() if r["bond_type"] == t])
+                for t in sorted({r["bond_type"] for r in rows.values()})}
+    return per_bond, means(list(rows.values()))
 
 
 def run_fsd(
     model,
     root: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    *,
     bond_types: list[str] | None = None,
     limit_per_type: int | None = None,
-    out_dir: str | Path | None = None,
+    workers: int = 1,
     resume: bool = False,
+    skip_bad: bool = False,
+    eps_ev_per_angstrom: float = 1.0,
+    max_atoms_per_call: int = 20_000,
+    plots: bool = True,
     progress: bool = True,
+    system_paths: list[str | Path] | None = None,
 ) -> dict:
-    """FSD of ``model`` on the systems under ``root`` (default: the four shipped samples).
+    """FSD of ``model`` (SPEC, ASE calculator or batched potential) on the systems under ``root``.
 
-    Rows go to ``out_dir/fsd_rows.jsonl`` as each system finishes; ``resume`` skips those
-    already there. A system whose evaluation fails is logged and recorded with its error.
+    ``root`` defaults to the shipped subset (one system per bond type); ``system_paths`` names
+    system folders explicitly instead (then ``root`` is only recorded). With ``out_dir``:
+    ``fsd.json``, ``predictions/*.npz``, ``plots/*.png`` and ``report.html``. A malformed
+    system raises :class:`BadSystemError` unless ``skip_bad``, which lists it under
+    ``"skipped"``; a system on which the model fails is listed under ``"failures"``.
+    Returns the content of fsd.json.
     """
-    potential = load_potential(model)
-    dirs = system_dirs(root or sample_root(), bond_types, limit_per_type)
-    rows_path = Path(out_dir) / "fsd_rows.jsonl" if out_dir is not None else None
-    rows: list[dict] = []
-    done: set[str] = set()
-    if rows_path is not None:
-        rows_path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and rows_path.exists():
-            rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
-            done = {r["system"] for r in rows}
-        elif rows_path.exists():
-            rows_path.unlink()
-    failures = []
-    for path in tqdm(dirs, desc="FSD", unit="system", disable=not progress):
-        label = f"{path.parent.name}/{path.name}"
-        if label in done:
-            continue
+    start = time.perf_counter()
+    models = ModelByCharge(model)
+    probe = models.get(0)
+    model_name = models.name
+    if not isinstance(model, str) and hasattr(probe, "name"):
+        model_name = str(probe.name)
+    if system_paths is not None:
+        dirs = [Path(p) for p in system_paths]
+    else:
+        dirs = system_dirs(root or sample_root(), bond_types, limit_per_type)
+    out = Path(out_dir) if out_dir is not None else None
+    outcomes: dict[str, dict] = {}
+    pending: list[Path] = []
+    for path in dirs:
+        label = system_label(path)
+        cache = prediction_path(out, label) if out is not None else None
+        if resume and cache is not None and cache.exists():
+            outcomes[label] = _cached(cache, path, model_name, eps_ev_per_angstrom)
+        else:
+            pending.append(path)
+    if resume and outcomes:
+        log.info("resume: %d of %d system(s) already done in %s", len(outcomes), len(dirs), out)
+
+    use_pool = workers > 1 and isinstance(probe, CalculatorPotential) and len(pending) > 1
+    if use_pool:
         try:
-            row = fsd_row(potential, read_system(path))
-        except Exception as exc:
-            log.error("%s: %s", label, exc)
-            failures.append({"system": label, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        rows.append(row)
-        if rows_path is not None:
-            with rows_path.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-    if not rows:
-        raise ValueError("FSD: no system could be evaluated" + (f" (first error: {failures[0]['error']})" if failures else ""))
-    result = {"schema": "bsct.fsd/1", "model": model if isinstance(model, str) else type(potential).__name__,
-              "summary": summarise(rows), "rows": rows, "failures": failures}
-    if out_dir is not None:
-        (Path(out_dir) / "fsd.json").write_text(json.dumps(result, indent=2))
+            pickle.dumps(model)
+        except Exception:  # noqa: BLE001 - whatever pickling raises, evaluate here
+            log.warning("model %s cannot be sent to worker processes; evaluating in this process", model_name)
+            use_pool = False
+    eval_start = time.perf_counter()
+    bar = tqdm(total=len(pending), desc=f"FSD {model_name}", unit="system", disable=not progress)
+
+    def handle(results: list[dict]) -> None:
+        for o in results:
+            if o["status"] == "bad" and not skip_bad:
+                raise BadSystemError(f"{o['error']} (pass --skip-bad / skip_bad=True to skip it)")
+            if o["status"] == "ok" and out is not None:
+                cache = prediction_path(out, o["label"])
+                save_prediction(cache, o, model_name, eps_ev_per_angstrom)
+                _plot_path(cache).unlink(missing_ok=True)  # a plot left from an earlier run is stale
+            if o["status"] != "ok":
+                log.error("%s: %s%s", o["label"], "skipped, " if o["status"] == "bad" else "", o["error"])
+            outcomes[o["label"]] = o
+            bar.update(1)
+
+    try:
+        if use_pool:
+            ctx = multiprocessing.get_context(_start_method())
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(model, eps_ev_per_angstrom, max_atoms_per_call)) as pool:
+                futures = [pool.submit(_worker_task, p) for p in pending]
+                try:
+                    for fut in as_completed(futures):
+                        handle(fut.result())
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        else:
+            groups = [[p] for p in pending] if isinstance(probe, CalculatorPotential) else _groups(pending, max_atoms_per_call)
+            for group in groups:
+                handle(evaluate_group(models, group, eps_ev_per_angstrom, max_atoms_per_call))
+    finally:
+        bar.close()
+    eval_seconds = time.perf_counter() - eval_start
+
+    order = [system_label(p) for p in dirs]
+    ok = {lab: outcomes[lab] for lab in order if outcomes[lab]["status"] == "ok"}
+    if not ok:
+        first = next((o["error"] for o in outcomes.values() if "error" in o), None)
+        raise ValueError("FSD: no system could be evaluated" + (f" (first error: {first})" if first else ""))
+    rows = {lab: o["row"] for lab, o in ok.items()}
+    per_bond, mean = summarise(rows)
+    n_new_frames = sum(outcomes[system_label(p)]["row"]["n_frames"] for p in pending
+                       if outcomes[system_label(p)]["status"] == "ok")
+    result = {
+        "schema": SCHEMA, "model": model_name, "data": str(root or sample_root()),
+        "eps_ev_per_angstrom": eps_ev_per_angstrom,
+        "systems": rows, "per_bond": per_bond, "mean": mean,
+        "skipped": [{"system": lab, "error": outcomes[lab]["error"]} for lab in order if outcomes[lab]["status"] == "bad"],
+        "failures": [{"system": lab, "error": outcomes[lab]["error"]} for lab in order
+                     if outcomes[lab]["status"] == "failed"],
+        "timings": {"wall_seconds": time.perf_counter() - start, "eval_seconds": eval_seconds,
+                    "n_systems_evaluated": len(pending), "n_systems_from_cache": len(dirs) - len(pending),
+                    "n_frames_evaluated": n_new_frames, "workers": workers if use_pool else 1,
+                    "frames_per_second": n_new_frames / eval_seconds if eval_seconds > 0 and n_new_frames else None},
+    }
+    if out is not None:
+        from bsct.report.fsd_report import write_fsd_report
+
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / "fsd.json.tmp"
+        tmp.write_text(json.dumps(result, indent=2))
+        tmp.replace(out / "fsd.json")
+        write_fsd_report(result, {lab: o["curves"] | {"eq_idx": o["eq_idx"]} for lab, o in ok.items()}, out,
+                         plots=plots)
     return result

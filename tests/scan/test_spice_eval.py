@@ -1,0 +1,161 @@
+"""`run_fsd`: batching, charge, workers, resume, --skip-bad, fsd.json and the report."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from bsct.data.bsct_spice import BadSystemError, read_system, sample_root, system_dirs
+from bsct.metrics.fsd import METRIC_KEYS
+from bsct.potentials.pair import Morse
+from bsct.scan import spice_eval
+from bsct.scan.spice_eval import (
+    ModelByCharge,
+    charged_spec,
+    evaluate_scans,
+    run_fsd,
+    summarise,
+)
+
+
+def write_periodic_dimer_scan(root, calc, r_angstrom, system_id="1"):
+    """A two-atom scan in a periodic cell, labelled by ``calc`` (the generator's periodic layout)."""
+    path = root / "Cu-Cu" / system_id
+    path.mkdir(parents=True)
+    cell = np.diag([8.0, 8.0, 8.0])
+    for k, r in enumerate(r_angstrom):
+        atoms = Atoms("Cu2", positions=[[2.0, 2.0, 2.0], [2.0 + r, 2.0, 2.0]], cell=cell, pbc=True)
+        atoms.calc = calc
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        atoms.info.update(id=system_id, bond="Cu-Cu")
+        write(path / f"atoms_{k}.xyz", atoms, format="extxyz")
+    np.savez(path / "partition.npz", bond=np.array("Cu-Cu"), bond_index=np.array([0, 1]), labels=np.array([0, 1]),
+             perturb_range=np.array([r_angstrom[0], r_angstrom[-1], len(r_angstrom)]),
+             unit_vec=np.array([1.0, 0.0, 0.0]), rotation=np.array("0x,0y,0z"))
+    return path
+
+
+class CountingMorse(Morse):
+    def __init__(self):
+        super().__init__()
+        self.n_calls = 0
+
+    def forward(self, batch, compute_stress=False):
+        self.n_calls += 1
+        return super().forward(batch, compute_stress)
+
+
+@pytest.fixture
+def sample_copy(tmp_path):
+    """The two smallest shipped systems in a writable root."""
+    root = tmp_path / "data"
+    for d in system_dirs(sample_root(), ["C-O", "N-O"]):
+        shutil.copytree(d, root / d.parent.name / d.name)
+    return root
+
+
+def test_torch_potential_evaluates_several_scans_in_one_call():
+    scans = [read_system(d) for d in system_dirs(sample_root(), ["C-O", "N-O"])]
+    batched = CountingMorse()
+    together = evaluate_scans(batched, scans, max_atoms_per_call=20_000)
+    assert batched.n_calls == 1  # 100·6 + 100·5 atoms fit one call
+    for scan, (e, f) in zip(scans, together):
+        single = CountingMorse()
+        e1, f1 = evaluate_scans(single, [scan], max_atoms_per_call=50)[0]
+        n_atoms = len(scan.frames[0])
+        assert single.n_calls == int(np.ceil(100 / (50 // n_atoms)))  # whole frames, at most 50 atoms per call
+        np.testing.assert_allclose(e, e1, rtol=1e-12)
+        np.testing.assert_allclose(f, f1, rtol=1e-12, atol=1e-12)
+        assert f.shape == scan.forces_ref_ev_per_angstrom.shape
+
+
+def test_identical_model_and_reference_give_fsd_zero_end_to_end(tmp_path):
+    from ase.calculators.emt import EMT
+
+    r = np.linspace(2.0, 3.5, 31)
+    path = write_periodic_dimer_scan(tmp_path, EMT(), r, "1")
+    scan = read_system(path)  # the generator's periodic two-atom layout: frames keep cell and pbc
+    assert scan.frames[0].pbc.all() and scan.frames[0].cell.volume == pytest.approx(512.0)
+    res = run_fsd("emt", tmp_path, progress=False)
+    row = res["systems"]["Cu-Cu/1"]
+    # zero up to the 8 decimals that extxyz keeps of the reference forces
+    assert row["full_smoothness"] == pytest.approx(0, abs=1e-5) and row["full_forces_mae"] < 1e-8
+    assert row["full_energy_mae"] < 1e-2  # trapezoid error of the force-integrated profile, 0.05 Å grid
+
+
+def test_charge_reaches_calculators_that_take_one():
+    assert charged_spec("xtb:GFN2-xTB", -1) == "xtb:GFN2-xTB[charge=-1]"
+    assert charged_spec("gfn2-xtb[accuracy=2.0]", 1) == "gfn2-xtb[accuracy=2.0,charge=1]"
+    assert charged_spec("xtb:GFN2-xTB[charge=2]", 1) == "xtb:GFN2-xTB[charge=2]"  # the user's choice wins
+    assert charged_spec("morse", 1) is None and charged_spec("emt", 1) is None
+    models = ModelByCharge("xtb:GFN2-xTB")
+    assert models.get(-1)._get_calculator().parameters["charge"] == -1
+    assert models.get(0)._get_calculator().parameters["charge"] == 0
+
+
+def test_summary_means_over_systems_per_bond_and_overall():
+    rows = {"A-B/1": {"bond_type": "A-B"} | {k: 1.0 for k in METRIC_KEYS},
+            "A-B/2": {"bond_type": "A-B"} | {k: 3.0 for k in METRIC_KEYS},
+            "C-D/1": {"bond_type": "C-D"} | {k: 8.0 for k in METRIC_KEYS}}
+    per_bond, mean = summarise(rows)
+    assert per_bond["A-B"]["full_smoothness"] == 2.0 and per_bond["C-D"]["n_systems"] == 1
+    assert mean["stretch_forces_mae"] == 4.0 and mean["n_systems"] == 3  # over systems, not over bond types
+
+
+def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = run_fsd("morse", sample_copy, out, progress=False)
+    saved = json.loads((out / "fsd.json").read_text())
+    assert list(saved["systems"]) == ["C-O/21541", "N-O/4583"]
+    assert set(METRIC_KEYS) <= set(saved["systems"]["C-O/21541"]) and set(METRIC_KEYS) <= set(saved["mean"])
+    assert list(saved["per_bond"]) == ["C-O", "N-O"]
+    assert len(list((out / "predictions").glob("*.npz"))) == 2 and len(list((out / "plots").glob("*.png"))) == 2
+    page = (out / "report.html").read_text()
+    assert "Worst systems" in page and "data:image/png;base64," in page
+    worst_first = sorted(saved["systems"], key=lambda lab: -saved["systems"][lab]["full_smoothness"])
+    ranking = page[page.index("Worst systems"):]
+    assert ranking.index(worst_first[0]) < ranking.index(worst_first[1])
+
+    (out / "predictions" / "N-O_4583.npz").unlink()
+    evaluated = []
+    real = spice_eval.evaluate_scans
+
+    def spy(potential, scans, max_atoms_per_call=20_000):
+        evaluated.extend(s.label for s in scans)
+        return real(potential, scans, max_atoms_per_call)
+
+    monkeypatch.setattr(spice_eval, "evaluate_scans", spy)
+    again = run_fsd("morse", sample_copy, out, resume=True, progress=False)
+    assert evaluated == ["N-O/4583"]
+    assert again["systems"] == first["systems"] | {"N-O/4583": again["systems"]["N-O/4583"]}
+    assert {k: again["systems"]["N-O/4583"][k] for k in METRIC_KEYS} == {
+        k: first["systems"]["N-O/4583"][k] for k in METRIC_KEYS}
+    with pytest.raises(ValueError, match="written by model 'morse'"):
+        run_fsd("lj", sample_copy, out, resume=True, progress=False)
+
+
+def test_bad_system_stops_the_run_unless_skipped_and_is_then_listed(sample_copy):
+    (sample_copy / "C-O" / "21541" / "atoms_40.xyz").unlink()
+    with pytest.raises(BadSystemError, match=r"C-O/21541/atoms_40\.xyz: missing scan frame.*--skip-bad"):
+        run_fsd("morse", sample_copy, progress=False)
+    res = run_fsd("morse", sample_copy, skip_bad=True, progress=False)
+    assert list(res["systems"]) == ["N-O/4583"]
+    assert [s["system"] for s in res["skipped"]] == ["C-O/21541"] and "atoms_40.xyz" in res["skipped"][0]["error"]
+
+
+def test_two_workers_give_the_same_numbers_as_one(sample_copy, tmp_path):
+    # GFN2-xTB: an ASE calculator with state (SCF guess from the previous frame), so the split matters
+    one = run_fsd("xtb:GFN2-xTB", sample_copy, tmp_path / "w1", workers=1, plots=False, progress=False)
+    two = run_fsd("xtb:GFN2-xTB", sample_copy, tmp_path / "w2", workers=2, plots=False, progress=False)
+    assert two["timings"]["workers"] == 2
+    strip = {k: {m: v for m, v in row.items() if m != "eval_seconds"} for k, row in one["systems"].items()}
+    assert {k: {m: v for m, v in row.items() if m != "eval_seconds"} for k, row in two["systems"].items()} == strip
+    for name in ("C-O_21541", "N-O_4583"):
+        a = np.load(tmp_path / "w1" / "predictions" / f"{name}.npz")["forces_model_ev_per_angstrom"]
+        b = np.load(tmp_path / "w2" / "predictions" / f"{name}.npz")["forces_model_ev_per_angstrom"]
+        np.testing.assert_array_equal(a, b)
