@@ -5,9 +5,10 @@
 #   benchmarks/run_study.sh [OUT]            (default OUT = runs/study-small)
 set -euo pipefail
 OUT=${1:-runs/study-small}
-STUDY=${STUDY:-bsct study}   # before `study` is registered in cli.py: STUDY="python -m bsct.study_command"
-# 1. design variants, weakened variants, references and planted controls on Cu and Si
-time $STUDY --systems cu,si --size small --seed 0 --out "$OUT" --executor dask --workers 2 --no-progress
-# 2. add CHGNet and SevenNet-0 (cached jobs above are reused) and draw docs/figures/study_*.png
-time $STUDY --systems cu,si --size small --seed 0 --out "$OUT" --third-party --executor dask --workers 2 \
+# 1. all potentials but the third-party ones, four systems, two Dask workers
+time bsct study --systems cu,si,water,molecules --size small --seed 0 --out "$OUT" --executor dask --workers 2 --no-progress
+# 2. Cu and Si with CHGNet and SevenNet-0 (cached jobs above are reused): the correlation set
+time bsct study --systems cu,si --size small --seed 0 --out "$OUT" --third-party --no-progress
+# 3. the four-system tables, correlations and docs/figures/study_*.png (all cached by now)
+time bsct study --systems cu,si,water,molecules --size small --seed 0 --out "$OUT" --third-party \
     --figures docs/figures --no-progress

@@ -38,19 +38,22 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     for r in rows.values():
         for key in ("test_energy_rmse_mev_per_atom", "test_force_rmse_mev_per_angstrom",
                     "unseen_force_rmse_mev_per_angstrom", "bsct_score", "bsct_seconds", "md_stable_fraction",
-                    "md_seconds", "cost_ratio_bsct_over_md"):
+                    "md_seconds", "cost_ratio_bsct_over_md", "fsd_per_angstrom", "fsd_seconds"):
             assert r[key] is not None and r[key] >= 0, (r["potential"], key)
         assert r["md_replicas"] == SIZES["ci"].md_replicas
     # known answers that do not depend on how well the tiny models trained
     assert rows["emt"]["test_force_rmse_mev_per_angstrom"] < 1e-3  # EMT labelled the data
     assert rows["emt"]["bsct_score"] == 0 and rows["emt"]["md_stable_fraction"] == 1.0
+    assert rows["emt"]["fsd_per_angstrom"] < 1e-6  # the FSD set is labelled by EMT: model == reference
+    assert rows["baseline"]["fsd_per_angstrom"] > 1e-3
     assert rows["planted energy step"]["bsct_score"] > 0.1 and rows["planted energy step"]["md_stable_fraction"] == 0.0
     assert rows["final"]["train_steps"] > 0 and (rows["final"]["checkpoint"]).endswith("model.pt")
     saved = json.loads((Path(cfg.out_dir) / "study.json").read_text())
     assert saved["schema"] == "bsct.study/1" and len(saved["rows"]) == len(CI_POTENTIALS)
     corr = saved["correlation"]["all"]["stable_fraction"]
     assert corr["n"] == len(CI_POTENTIALS) and -1 <= corr["spearman_rho"] <= 1
-    assert "| planted energy step | planted |" in (Path(cfg.out_dir) / "ablation.md").read_text()
+    assert -1 <= saved["correlation"]["all"]["fsd_stable_fraction"]["spearman_rho"] <= 1
+    assert "| planted energy step *(planted)* | planted |" in (Path(cfg.out_dir) / "ablation.md").read_text()
 
 
 def test_rerun_resumes_from_the_cache(ci_study):
@@ -84,6 +87,7 @@ def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, c
     assert study_command.run(args) == 0
     assert "| baseline | variant |" in capsys.readouterr().out
     assert (tmp_path / "study_bsct_vs_md.png").stat().st_size > 5000
+    assert (tmp_path / "study_fsd_vs_md.png").stat().st_size > 5000
 
 
 def test_zoo_has_twelve_potentials_of_every_kind_on_cu_and_si():

@@ -38,7 +38,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-STEPS = ("train", "errors", "bsct", "md", "elastic")
+STEPS = ("train", "errors", "bsct", "fsd", "md", "elastic")
 VARIANTS = ("baseline", "+diffknn", "+temperature", "final")
 
 # Kinds of potential in the zoo; "planted" ones have artifacts put in on purpose and are
@@ -62,6 +62,8 @@ class StudySize:
         third_party_bsct_points, third_party_md_replicas, third_party_md_time_ps: smaller
             settings for CHGNet and SevenNet-0 (about 1 s per evaluation here).
         elastic: compute C11/C12/C44 for ``final`` and the reference potential.
+        fsd_points, fsd_per_type: the FSD set of each system (``bsct make-scans`` from its test
+            split, labelled by the system's reference method): points per scan, scans per bond type.
     """
 
     name: str
@@ -81,6 +83,8 @@ class StudySize:
     third_party_md_replicas: int = 1
     third_party_md_time_ps: float = 0.1
     elastic: bool = False
+    fsd_points: int = 40
+    fsd_per_type: int = 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,10 +99,11 @@ SIZES: dict[str, StudySize] = {
     "ci": StudySize("ci", _TINY, epochs=2, lr=5e-3, undertrained_steps=2, md_replicas=2, md_time_ps=0.2,
                     md_equilibration_ps=0.05, elastic=False),
     "small": StudySize("small", _SMALL, epochs=30, lr=5e-3, undertrained_steps=5, md_replicas=4, md_time_ps=0.5,
-                       md_equilibration_ps=0.1, elastic=True),
+                       md_equilibration_ps=0.1, elastic=True, fsd_points=60),
     "full": StudySize("full", {}, epochs=100, undertrained_steps=20, bsct_points=240, bsct_max_per_type=3,
                       md_replicas=8, md_time_ps=10.0, md_equilibration_ps=0.5, third_party_bsct_points=120,
-                      third_party_md_replicas=2, third_party_md_time_ps=1.0, elastic=True),
+                      third_party_md_replicas=2, third_party_md_time_ps=1.0, elastic=True, fsd_points=100,
+                      fsd_per_type=3),
 }
 
 
@@ -191,6 +196,7 @@ class StudyConfig:
         threads: torch intra-op threads per job.
         n_bootstrap: bootstrap resamples of the correlation intervals.
         progress: show progress bars.
+        fsd: also score every potential with the paper's FSD on the system's FSD set.
     """
 
     systems: tuple[str, ...] = ("cu", "si")
@@ -203,6 +209,7 @@ class StudyConfig:
     threads: int = 1
     n_bootstrap: int = 2000
     progress: bool = True
+    fsd: bool = True
 
     @property
     def study_size(self) -> StudySize:
@@ -304,8 +311,10 @@ def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
     train_cfg = TrainConfig(epochs=size.epochs, batch_size=size.batch_size, lr=size.lr, seed=cfg.seed,
                             max_steps=job.max_steps, progress=cfg.progress)
     checkpoint = job_dir / "model.pt"
-    settings = {"model": model_cfg.to_dict(), "train": {**train_cfg.to_dict(), "progress": None},
-                "system": job.system}
+    model_settings = model_cfg.to_dict()
+    if model_settings.get("force_head") == "gradient":  # field added later; its default is the old model
+        del model_settings["force_head"]
+    settings = {"model": model_settings, "train": {**train_cfg.to_dict(), "progress": None}, "system": job.system}
 
     def compute() -> dict:
         from bsct.train.loop import train
@@ -370,6 +379,38 @@ def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir:
                 "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
 
     return _cached_step(job_dir / "bsct.json", settings, compute)
+
+
+def fsd_set_root(cfg: "StudyConfig", system: str) -> Path:
+    """Where the study keeps the FSD set of ``system`` (shared by all its potentials)."""
+    size = cfg.study_size
+    return Path(cfg.out_dir) / system / f"_fsd_set-{size.fsd_per_type}x{size.fsd_points}-seed{cfg.seed}"
+
+
+def make_study_fsd_set(cfg: "StudyConfig", system: str) -> Path:
+    """Build (or find) the FSD set of ``system``: fragment or two-atom scans of its test split,
+    labelled by the reference method. Made once, before the jobs, so parallel jobs share it."""
+    from bsct.data.make_scans import make_fsd_set
+
+    size = cfg.study_size
+    return make_fsd_set(system, fsd_set_root(cfg, system), per_type=size.fsd_per_type, points=size.fsd_points,
+                        seed=cfg.seed, split="test", reference=REFERENCES[system], progress=cfg.progress)
+
+
+def _fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
+    """The paper's Force Smoothness Deviation of the potential on its system's FSD set."""
+    root = make_study_fsd_set(cfg, job.system)
+    settings = {"potential": potential_ref, "depends": depends, "fsd_set": root.name}
+
+    def compute() -> dict:
+        from bsct.scan.spice_eval import run_fsd
+
+        t0 = time.perf_counter()
+        result = run_fsd(potential_ref, root, out_dir=job_dir / "fsd", plots=False, progress=cfg.progress)
+        return {"mean": result["mean"], "n_systems": len(result["systems"]), "wall_seconds": time.perf_counter() - t0,
+                "failures": result.get("failures", {})}
+
+    return _cached_step(job_dir / "fsd.json", settings, compute)
 
 
 def _md_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
@@ -475,6 +516,11 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
     bsct = _bsct_step(job, potential_ref, cfg, job_dir, depends)
     row.update(bsct_score=bsct["score"], bsct_seconds=bsct["wall_seconds"], bsct_model_calls=bsct["n_model_calls"],
                bsct_points=bsct["n_points"], bsct_artifacts=bsct["n_artifacts"], bsct_artifact_kinds=bsct["artifact_kinds"])
+    if cfg.fsd:
+        fsd = _fsd_step(job, potential_ref, cfg, job_dir, depends)
+        row.update(fsd_per_angstrom=fsd["mean"].get("full_smoothness"),
+                   fsd_compression_per_angstrom=fsd["mean"].get("compress_smoothness"),
+                   fsd_stretch_per_angstrom=fsd["mean"].get("stretch_smoothness"), fsd_seconds=fsd["wall_seconds"])
     md = _md_step(job, potential_ref, cfg, job_dir, depends)
     s = md["summary"]
     row.update(md_stable_fraction=s["stable_fraction"], md_replicas=s["n_runs"],
@@ -516,25 +562,30 @@ def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int
 
     Two MD measures: the stable fraction, and the mean time to failure as a fraction of the run
     (a stable run counts as the full duration), which still ranks potentials when every replica
-    fails. Lower BSCT = smoother, so a working test gives negative correlations. Computed over
+    fails. Lower BSCT = smoother, so a working test gives negative correlations. The same
+    statistics for the paper's FSD (lower = smoother) sit under ``fsd_<measure>`` keys. Computed over
     all rows; without the planted controls (when there are any); and, when third-party models
     are present, without planted and third-party rows (the third-party MD protocol is shorter).
     """
     from bsct.metrics.correlation import correlate
 
     def stats(subset: Sequence[dict]) -> dict:
-        score = [r["bsct_score"] for r in subset]
         out: dict = {"n": len(subset), "potentials": [f"{r['system']}/{r['potential']}" for r in subset]}
-        measures = {
-            "stable_fraction": [r["md_stable_fraction"] for r in subset],
-            "time_to_failure_fraction": [r["md_mean_time_to_failure_ps"] / r["md_duration_ps"] for r in subset],
-        }
-        for key, y in measures.items():
-            try:
-                c = correlate(score, y, n_bootstrap=n_bootstrap, seed=seed)
-                out[key] = dataclasses.asdict(c)
-            except ValueError as exc:
-                out[key] = {"error": str(exc)}
+        with_fsd = [r for r in subset if r.get("fsd_per_angstrom") is not None]
+        # key prefix "" = BSCT score (the study's subject), "fsd_" = the paper's FSD on the same rows
+        for prefix, score_key, rs in (("", "bsct_score", subset), ("fsd_", "fsd_per_angstrom", with_fsd)):
+            if prefix and len(rs) < 3:
+                continue
+            measures = {
+                "stable_fraction": [r["md_stable_fraction"] for r in rs],
+                "time_to_failure_fraction": [r["md_mean_time_to_failure_ps"] / r["md_duration_ps"] for r in rs],
+            }
+            for key, y in measures.items():
+                try:
+                    c = correlate([r[score_key] for r in rs], y, n_bootstrap=n_bootstrap, seed=seed)
+                    out[prefix + key] = dataclasses.asdict(c)
+                except ValueError as exc:
+                    out[prefix + key] = {"error": str(exc)}
         return out
 
     def finite(r):
@@ -600,6 +651,9 @@ def run_study(
     jobs = cfg.jobs()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.fsd:  # shared by every potential of a system: made once, here, before parallel jobs
+        for system in dict.fromkeys(j.system for j in jobs):
+            make_study_fsd_set(cfg, system)
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 
@@ -639,42 +693,66 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _counts(kinds: dict | None) -> str:
+    """``{"energy_jump": 2, ...}`` -> ``"energy jump 2, ..."`` (sorted by name)."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted((kinds or {}).items()))
+
+
+def _row_markdown(r: dict) -> str:
+    artifacts = f"{_fmt(r['bsct_score'])} ({r['bsct_artifacts']}" + (
+        f": {_counts(r.get('bsct_artifact_kinds'))})" if r["bsct_artifacts"] else ")")
+    reasons = _counts(r.get("md_failure_reasons"))
+    md = f"{_fmt(r['md_stable_fraction'], 2)} ({r['md_replicas']}" + (f"; {reasons})" if reasons else ")")
+    cost = f"{_fmt(r['bsct_seconds'])} / {_fmt(r['md_seconds'])} = {_fmt(r['cost_ratio_bsct_over_md'], 2)}"
+    name = f"{r['potential']} *(planted)*" if r["kind"] == "planted" else r["potential"]
+    return (f"| {name} | {r['kind'].replace('_', ' ')} | {_fmt(r['test_energy_rmse_mev_per_atom'])} "
+            f"| {_fmt(r['test_force_rmse_mev_per_angstrom'])} | {_fmt(r['unseen_force_rmse_mev_per_angstrom'])} "
+            f"| {artifacts} | {_fmt(r.get('fsd_per_angstrom'))} | {md} "
+            f"| {_fmt(r['md_mean_time_to_failure_ps'])} / {_fmt(r['md_duration_ps'])} | {cost} "
+            f"| {_fmt(r.get('train_seconds'))} |")
+
+
+def correlation_markdown(correlation: dict) -> list[str]:
+    """One line per (subset, score, MD measure): Pearson and Spearman with bootstrap 95 % CIs."""
+    lines = []
+    for subset, c in correlation.items():
+        for key in ("stable_fraction", "time_to_failure_fraction", "fsd_stable_fraction", "fsd_time_to_failure_fraction"):
+            s = c.get(key, {})
+            score_name = "FSD" if key.startswith("fsd_") else "BSCT score"
+            measure = key.removeprefix("fsd_").replace("_", " ")
+            if "pearson_r" in s:
+                lines.append(
+                    f"- {score_name} vs MD {measure} ({subset.replace('_', ' ')}, n = {s['n']}): "
+                    f"Pearson r = {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}], "
+                    f"Spearman ρ = {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}]")
+            elif s:
+                lines.append(f"- {score_name} vs MD {measure} ({subset}): {s.get('error')}")
+    return lines
+
+
 def ablation_markdown(result: StudyResult) -> str:
-    """One table per system in the paper's format, plus the correlation (Markdown)."""
+    """One table per system in the paper's format, plus the correlation (Markdown).
+
+    Columns: errors on ``test`` (and the force error on ``unseen``), BSCT score with the artifacts
+    found, the paper's FSD on the system's FSD set, MD stable fraction with the failure reasons,
+    mean time to failure over the run length, cost = BSCT wall time / MD wall time, training time.
+    """
     lines = [(f"Study size `{result.config.size}`, seed {result.config.seed}, {len(result.rows)} potentials, "
               f"{result.wall_seconds:.0f} s this invocation."), ""]
     for system in result.config.systems:
         lines += [f"### {system}", "",
-                  ("| potential | kind | E RMSE test (meV/atom) | F RMSE test (meV/Å) | E RMSE unseen | F RMSE unseen "
-                   "| BSCT score ↓ | artifacts | MD stable fraction ↑ | mean t_fail (ps) | BSCT s | MD s | BSCT/MD cost "
-                   "| train s |"),
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in result.rows:
-            if r["system"] != system:
-                continue
-            lines.append(
-                f"| {r['potential']} | {r['kind']} | {_fmt(r['test_energy_rmse_mev_per_atom'])} "
-                f"| {_fmt(r['test_force_rmse_mev_per_angstrom'])} | {_fmt(r['unseen_energy_rmse_mev_per_atom'])} "
-                f"| {_fmt(r['unseen_force_rmse_mev_per_angstrom'])} | {_fmt(r['bsct_score'])} | {r['bsct_artifacts']} "
-                f"| {_fmt(r['md_stable_fraction'], 2)} ({r['md_replicas']}) | {_fmt(r['md_mean_time_to_failure_ps'])} "
-                f"| {_fmt(r['bsct_seconds'])} | {_fmt(r['md_seconds'])} | {_fmt(r['cost_ratio_bsct_over_md'])} "
-                f"| {_fmt(r.get('train_seconds'))} |")
+                  ("| potential | kind | E RMSE test (meV/atom) | F RMSE test (meV/Å) | F RMSE unseen (meV/Å) "
+                   "| BSCT score ↓ (artifacts) | FSD (1/Å) ↓ | MD stable fraction ↑ (replicas; failures) "
+                   "| mean t_fail / run (ps) | cost: BSCT s / MD s = ratio | train s |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [_row_markdown(r) for r in result.rows if r["system"] == system]
         lines.append("")
-    for subset, c in result.correlation.items():
-        for key in ("stable_fraction", "time_to_failure_fraction"):
-            s = c.get(key, {})
-            if "pearson_r" in s:
-                lines.append(
-                    f"- BSCT score vs MD {key.replace('_', ' ')} ({subset.replace('_', ' ')}, n = {s['n']}): "
-                    f"Pearson r = {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}], "
-                    f"Spearman ρ = {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}]")
-            elif s:
-                lines.append(f"- BSCT score vs MD {key.replace('_', ' ')} ({subset}): {s.get('error')}")
+    lines += correlation_markdown(result.correlation)
     return "\n".join(lines) + "\n"
 
 
-def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction"):
-    """Scatter of BSCT score (symlog x, so 0 = clean shows) vs an MD stability measure
+def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_key: str = "bsct_score"):
+    """Scatter of BSCT score (``x_key="fsd_per_angstrom"``: the paper's FSD; symlog x, so 0 = clean shows) vs an MD stability measure
     (``md_stable_fraction`` or ``time_to_failure_fraction``); marker = kind of potential, colour =
     system, planted controls hollow. Potentials that share a point are listed in one label.
     Returns the figure (saving is left to the caller)."""
@@ -691,7 +769,9 @@ def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction"):
     fig, ax = plt.subplots(figsize=(7.0, 4.8))
     groups: dict[tuple[float, float], list[str]] = {}
     for r in rows:
-        x, y = float(r["bsct_score"]), float(y_of(r))
+        if r.get(x_key) is None:
+            continue
+        x, y = float(r[x_key]), float(y_of(r))
         color = colors.get(r["system"], "k")
         ax.scatter([x], [y], marker=markers.get(r["kind"], "o"), s=80, alpha=0.8,
                    facecolors="none" if r["kind"] == "planted" else color, edgecolors=color)
@@ -712,7 +792,8 @@ def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction"):
         ax.annotate(text, (x, y), fontsize=5.5, xytext=(3, dy), textcoords="offset points")
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlim(left=-0.02)
-    ax.set_xlabel("BSCT score (lower = smoother; symlog axis, 0 = no artifact)")
+    ax.set_xlabel("BSCT score (lower = smoother; symlog axis, 0 = no artifact)" if x_key == "bsct_score"
+                  else "FSD (1/Å, lower = smoother; symlog axis)")
     ax.set_ylabel("MD stable fraction" if y_key == "md_stable_fraction" else "mean time to failure / run length")
     ax.set_ylim(-0.08, 1.08)
     handles = [plt.Line2D([], [], marker=m, ls="", color="gray", label=k) for k, m in markers.items()

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
     parser.add_argument("--figures", default=None, help="folder for the scatter plots (PNG)")
+    parser.add_argument("--no-fsd", action="store_true", help="skip the paper's FSD column (no FSD sets are made)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         planted=not args.no_planted,
         threads=args.threads,
         progress=not args.no_progress,
+        fsd=not args.no_fsd,
     )
     _ = cfg.study_size  # unknown size -> ValueError before any work
     result = run_study(cfg, executor=args.executor, dask_address=args.dask_address, n_workers=args.workers)
@@ -57,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
         fig_dir = Path(args.figures)
         fig_dir.mkdir(parents=True, exist_ok=True)
-        for y_key, name in (("md_stable_fraction", "study_bsct_vs_md.png"),
-                            ("time_to_failure_fraction", "study_bsct_vs_ttf.png")):
-            fig = plot_correlation(result.rows, y_key)
+        for x_key, y_key, name in (("bsct_score", "md_stable_fraction", "study_bsct_vs_md.png"),
+                                   ("bsct_score", "time_to_failure_fraction", "study_bsct_vs_ttf.png"),
+                                   ("fsd_per_angstrom", "md_stable_fraction", "study_fsd_vs_md.png")):
+            if x_key != "bsct_score" and not cfg.fsd:
+                continue
+            fig = plot_correlation(result.rows, y_key, x_key)
             fig.savefig(fig_dir / name, dpi=150)
             plt.close(fig)
     sys.stdout.write((Path(args.out) / "ablation.md").read_text())
