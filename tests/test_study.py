@@ -128,3 +128,13 @@ def test_correlation_summary_sign_and_planted_subset():
     assert c["without_planted"]["n"] == 4
     fig = plot_correlation(rows)
     assert len(fig.axes) == 1
+
+
+def test_full_size_trains_on_the_full_datasets():
+    from bsct.study import _data_settings, _frames
+
+    assert SIZES["full"].data_size == "full" and SIZES["small"].data_size == "ci"
+    assert _data_settings(SIZES["small"]) == {}  # caches of the ci-data sizes keep their fingerprints
+    assert _data_settings(SIZES["full"]) == {"data": "full"}
+    # the full molecules set ships with the package; the other full sets are generated on first use
+    assert len(_frames("molecules", "test", "full")) > 2 * len(_frames("molecules", "test", "ci"))

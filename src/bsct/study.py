@@ -62,6 +62,8 @@ class StudySize:
         third_party_bsct_points, third_party_md_replicas, third_party_md_time_ps: smaller
             settings for CHGNet and SevenNet-0 (about 1 s per evaluation here).
         elastic: compute C11/C12/C44 for ``final`` and the reference potential.
+        data_size: which reference datasets train and test the models: ``ci`` (committed in the
+            package) or ``full`` (``bsct data generate SYSTEM --size full``; made on first use).
         fsd_points, fsd_per_type: the FSD set of each system (``bsct make-scans`` from its test
             split, labelled by the system's reference method): points per scan, scans per bond type.
     """
@@ -85,6 +87,7 @@ class StudySize:
     elastic: bool = False
     fsd_points: int = 40
     fsd_per_type: int = 1
+    data_size: str = "ci"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -103,7 +106,7 @@ SIZES: dict[str, StudySize] = {
     "full": StudySize("full", {}, epochs=100, undertrained_steps=20, bsct_points=240, bsct_max_per_type=3,
                       md_replicas=8, md_time_ps=10.0, md_equilibration_ps=0.5, third_party_bsct_points=120,
                       third_party_md_replicas=2, third_party_md_time_ps=1.0, elastic=True, fsd_points=100,
-                      fsd_per_type=3),
+                      fsd_per_type=3, data_size="full"),
 }
 
 
@@ -274,10 +277,16 @@ def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force:
 # ----------------------------------------------------------------------------- steps
 
 
-def _frames(system: str, split: str):
-    from bsct.data import ci_path, read_structures
+def _frames(system: str, split: str, data_size: str = "ci"):
+    from bsct.data import read_structures, reference_path
 
-    return read_structures(ci_path(system, split))
+    return read_structures(reference_path(system, split, size=data_size, generate=data_size != "ci"))
+
+
+def _data_settings(size: StudySize) -> dict:
+    """The dataset size in a step's fingerprint; empty for ``ci`` so caches made before the
+    field existed stay valid."""
+    return {} if size.data_size == "ci" else {"data": size.data_size}
 
 
 def _bsct_frames(frames):
@@ -314,12 +323,14 @@ def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
     model_settings = model_cfg.to_dict()
     if model_settings.get("force_head") == "gradient":  # field added later; its default is the old model
         del model_settings["force_head"]
-    settings = {"model": model_settings, "train": {**train_cfg.to_dict(), "progress": None}, "system": job.system}
+    settings = {"model": model_settings, "train": {**train_cfg.to_dict(), "progress": None}, "system": job.system,
+                **_data_settings(size)}
 
     def compute() -> dict:
         from bsct.train.loop import train
 
-        res = train(model_cfg, _frames(job.system, "train"), _frames(job.system, "val"), train_cfg, out_dir=job_dir)
+        res = train(model_cfg, _frames(job.system, "train", size.data_size), _frames(job.system, "val", size.data_size),
+                    train_cfg, out_dir=job_dir)
         return {"checkpoint": str(checkpoint), "epochs_run": len(res.history),
                 "steps_run": res.history[-1]["step"] if res.history else 0, "val": res.metrics["val"],
                 "dataset_sha256": res.dataset_sha256}
@@ -329,7 +340,8 @@ def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
 
 
 def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
-    settings = {"potential": potential_ref, "depends": depends, "splits": ["test", "unseen"]}
+    settings = {"potential": potential_ref, "depends": depends, "splits": ["test", "unseen"],
+                **_data_settings(cfg.study_size)}
 
     def compute() -> dict:
         import torch
@@ -343,7 +355,7 @@ def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
         out = {}
         for split in ("test", "unseen"):
             acc = ErrorAccumulator()
-            for atoms in _frames(job.system, split):
+            for atoms in _frames(job.system, split, cfg.study_size.data_size):
                 energy_ev, forces = labels_of(atoms)
                 pred = potential(AtomsBatch.from_atoms([atoms]))
                 acc.add(pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
@@ -361,13 +373,13 @@ def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir:
     size = cfg.study_size
     n_points = size.third_party_bsct_points if job.kind == "third_party" else size.bsct_points
     scan_range = ScanRange(n_points=n_points, r_max_scale=size.bsct_r_max_scale, past_cutoff_angstrom=-1e6)
-    settings = {"potential": potential_ref, "depends": depends, "max_per_type": size.bsct_max_per_type,
+    settings = {"potential": potential_ref, "depends": depends, "max_per_type": size.bsct_max_per_type, **_data_settings(size),
                 "scan_range": dataclasses.asdict(scan_range), "seed": cfg.seed}
 
     def compute() -> dict:
         from bsct.scan.api import run_bsct
 
-        report = run_bsct(potential_ref, _bsct_frames(_frames(job.system, "test")), out_dir=job_dir / "bsct",
+        report = run_bsct(potential_ref, _bsct_frames(_frames(job.system, "test", size.data_size)), out_dir=job_dir / "bsct",
                           progress=cfg.progress, max_per_type=size.bsct_max_per_type, seed=cfg.seed,
                           scan_range=scan_range)
         kinds: dict[str, int] = {}
@@ -424,13 +436,13 @@ def _md_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: P
                       equilibration_ps=min(size.md_equilibration_ps, 0.02) if third else size.md_equilibration_ps,
                       replicas=size.third_party_md_replicas if third else size.md_replicas, seed=cfg.seed)
     criteria = StabilityCriteria()
-    settings = {"potential": potential_ref, "depends": depends, "md": dataclasses.asdict(md_cfg),
+    settings = {"potential": potential_ref, "depends": depends, "md": dataclasses.asdict(md_cfg), **_data_settings(cfg.study_size),
                 "criteria": criteria.to_dict(), "start": "test frames without liquid snapshots"}
 
     def compute() -> dict:
         from bsct.md.run import run_md_stability
 
-        frames = _md_frames(_frames(job.system, "test"))
+        frames = _md_frames(_frames(job.system, "test", cfg.study_size.data_size))
         try:  # keep the replicas a killed run already finished
             result = run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md", resume=True,
                                       model_name=job.name)
