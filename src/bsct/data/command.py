@@ -1,6 +1,6 @@
 """``bsct data``: generate, validate, checksum and summarise reference datasets.
 
-    bsct data generate SYSTEM [--size ci|full] [--seed S] [--out DIR] [--force]
+    bsct data generate SYSTEM [--size ci|full] [--seed S] [--out DIR] [--force] [--workers N]
     bsct data validate FILE [FILE ...] [--no-labels]
     bsct data checksum FILE [FILE ...]
     bsct data stats [FILE|ci:SYSTEM ...] [--plot PNG] [--markdown]
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "with SYSTEM=all, one subfolder per system)")
     gen.add_argument("--force", action="store_true", help="regenerate even if a matching cached set exists")
     gen.add_argument("--no-progress", action="store_true", help="no progress bars")
+    gen.add_argument("--workers", type=_positive_int, default=1,
+                     help="processes for the independent sampling parts and the labelling; the files are "
+                          "byte-identical for any number (default 1)")
 
     val = sub.add_parser("validate", help="check structure files (NaN, overlaps, missing cell, labels)")
     val.add_argument("files", nargs="+", help="extxyz / ASE-readable files or .db, or ci:SYSTEM[/SPLIT]")
@@ -42,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     st.add_argument("files", nargs="*", help="files or ci:SYSTEM[/SPLIT]; default: every committed ci set")
     st.add_argument("--plot", default=None, help="write the energy/force distribution figure to this PNG")
     st.add_argument("--markdown", action="store_true", help="print a markdown table")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _resolve(spec: str):
@@ -86,7 +96,8 @@ def _generate(args) -> int:
             out = Path(args.out) / system
         else:
             out = Path(args.out)
-        manifest = generate(system, args.size, args.seed, out, progress=not args.no_progress, force=args.force)
+        manifest = generate(system, args.size, args.seed, out, progress=not args.no_progress, force=args.force,
+                            workers=args.workers)
         files = manifest["files"]
         print(f"{system}: {out}  " + "  ".join(f"{s}={files[s]['n_frames']}" for s in files)
               + f"  ({manifest['timing_s']['total']} s when generated)")

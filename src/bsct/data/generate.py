@@ -122,6 +122,71 @@ def is_cached(out_dir: Path, key: dict) -> bool:
     return set(manifest.get("files", {})) == set(SPLITS)
 
 
+def _run_task(task) -> list[Atoms]:
+    return task.fn(lambda: None)
+
+
+def _label_one(method, item: tuple[Atoms, dict]) -> Atoms:
+    return label(item[0], method, item[1])
+
+
+def _pool(workers: int):
+    """A process pool of ``workers`` spawned processes, or None for ``workers == 1``.
+
+    Spawned (not forked) so that no OpenMP or BLAS state of this process is inherited; they
+    get this process's environment, ``OMP_NUM_THREADS`` included.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def sample_frames(module, size: str, seed: int, executor=None, tick=lambda _n: None) -> tuple[list, list]:
+    """(pool, unseen) of a system recipe, its tasks run here or on ``executor``.
+
+    Same frames either way: every task draws from its own random streams and results are
+    concatenated in task order, whichever finishes first. ``tick(n)`` reports n more frames.
+    """
+    tasks = module.sample_tasks(size, seed)
+    if executor is None:
+        results = [task.fn(lambda: tick(1)) for task in tasks]
+    else:
+        from concurrent.futures import as_completed
+
+        futures = {executor.submit(_run_task, task): i for i, task in enumerate(tasks)}
+        results = [None] * len(tasks)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            tick(tasks[futures[future]].n_frames)
+    pool = [a for task, frames in zip(tasks, results) if task.part == "pool" for a in frames]
+    unseen = [a for task, frames in zip(tasks, results) if task.part == "unseen" for a in frames]
+    return pool, unseen
+
+
+def label_frames(items: list[tuple[Atoms, dict]], method, executor=None, chunksize: int = 1,
+                 tick=lambda: None) -> list[Atoms]:
+    """Labelled copies of ``items`` (atoms, extra info), in order; here or on ``executor``.
+
+    Each frame gets a fresh calculator (:func:`label`), so where it is labelled cannot matter.
+    """
+    from functools import partial
+
+    if executor is None:
+        mapped = (label(atoms, method, info) for atoms, info in items)
+    else:
+        mapped = executor.map(partial(_label_one, method), items, chunksize=chunksize)
+    out = []
+    for atoms in mapped:
+        out.append(atoms)
+        tick()
+    return out
+
+
 def generate(
     system: str,
     size: str = "ci",
@@ -129,6 +194,7 @@ def generate(
     out_dir: str | Path | None = None,
     progress: bool = True,
     force: bool = False,
+    workers: int = 1,
 ) -> dict:
     """Make (or find cached) the dataset; return its manifest (also written as ``manifest.json``).
 
@@ -139,6 +205,8 @@ def generate(
         out_dir: target folder; default :func:`default_out_dir`.
         progress: show tqdm bars on stderr.
         force: regenerate even when a matching cached set exists.
+        workers: processes that sample the recipe's independent tasks and label frames;
+            the files are byte-identical for any number.
     """
     from tqdm.auto import tqdm
 
@@ -152,27 +220,29 @@ def generate(
         return read_manifest(out)
 
     module = system_module(system)
-    n_expected = (module.expected_frames(size) if hasattr(module, "expected_frames")
-                  else sum(module.SIZES[size].values()))
-    t0 = time.perf_counter()
-    with tqdm(total=n_expected, desc=f"{system}/{size}: sample", unit="frame", disable=not progress) as bar:
-        pool, unseen = module.sample(size, seed, tick=lambda: bar.update(1))
-    t_sample = time.perf_counter() - t0
+    n_expected = sum(task.n_frames for task in module.sample_tasks(size, seed))
+    executor = _pool(workers)
+    try:
+        t0 = time.perf_counter()
+        with tqdm(total=n_expected, desc=f"{system}/{size}: sample", unit="frame", disable=not progress) as bar:
+            pool, unseen = sample_frames(module, size, seed, executor, tick=bar.update)
+        t_sample = time.perf_counter() - t0
 
-    t1 = time.perf_counter()
-    splits = split_pool(pool, seed)
-    splits["unseen"] = unseen
+        t1 = time.perf_counter()
+        splits = split_pool(pool, seed)
+        splits["unseen"] = unseen
+        items = [(atoms, {**atoms.info, "system": system, "size": size, "seed": int(seed), "split": split})
+                 for split in SPLITS for atoms in splits[split]]
+        with tqdm(total=len(items), desc=f"{system}/{size}: label ({module.METHOD.name})", unit="frame",
+                  disable=not progress) as bar:
+            flat = label_frames(items, module.METHOD, executor, chunksize=max(1, len(items) // (32 * workers)),
+                                tick=lambda: bar.update(1))
+    finally:
+        if executor is not None:
+            executor.shutdown()
     labelled: dict[str, list[Atoms]] = {}
-    with tqdm(total=len(pool) + len(unseen), desc=f"{system}/{size}: label ({module.METHOD.name})",
-              unit="frame", disable=not progress) as bar:
-        for split in SPLITS:
-            frames = []
-            for atoms in splits[split]:
-                info = dict(atoms.info)
-                info.update(system=system, size=size, seed=int(seed), split=split)
-                frames.append(label(atoms, module.METHOD, info))
-                bar.update(1)
-            labelled[split] = frames
+    for split in SPLITS:
+        labelled[split], flat = flat[:len(splits[split])], flat[len(splits[split]):]
     t_label = time.perf_counter() - t1
 
     from ase.io import read, write
@@ -197,6 +267,7 @@ def generate(
         "versions": module.METHOD.versions_string(),
         "timing_s": {"sample": round(t_sample, 1), "label": round(t_label, 1),
                      "total": round(time.perf_counter() - t0, 1)},
+        "workers": workers,
         "command": f"bsct data generate {system} --size {size} --seed {seed} --out {out}",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -2,9 +2,11 @@
 
 Each module exposes ``METHOD`` (a :class:`bsct.data.reference.ReferenceMethod`), ``SIZES``
 (per size name, the counts of each kind of frame) and
-``sample(size, seed, tick) -> (pool, unseen)``: unlabelled in-distribution frames (split later
-into train/val/test) and the held-out unseen-structure frames, each with
-``info['config_type']`` set. ``tick()`` is called once per produced frame (progress bar).
+``sample_tasks(size, seed) -> list[SampleTask]``: the recipe cut into independent parts
+(``bsct data generate --workers N`` runs them in N processes), each returning unlabelled
+in-distribution frames (``part == "pool"``, split later into train/val/test) or held-out
+unseen-structure frames, with ``info['config_type']`` set. ``sample(size, seed, tick) ->
+(pool, unseen)`` runs them one after another; ``tick()`` is called once per frame.
 """
 
 from __future__ import annotations

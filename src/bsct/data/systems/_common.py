@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 
 from bsct.data.sampling import child_rng, rattle, run_md, strain
+
+
+@dataclass(frozen=True)
+class SampleTask:
+    """One independent piece of a recipe: ``fn(tick)`` returns its frames.
+
+    Each task draws only from its own ``child_rng`` streams, so tasks can run in any order or
+    in other processes and the concatenation (in list order) is the same. ``fn`` is a
+    ``functools.partial`` of module-level functions with plain arguments so that it pickles.
+
+    Attributes:
+        part: ``"pool"`` (split into train/val/test later) or ``"unseen"``.
+        n_frames: frames it returns (for the progress bar).
+        fn: ``fn(tick) -> list[Atoms]``; calls ``tick()`` once per frame.
+    """
+
+    part: str
+    n_frames: int
+    fn: Callable[[Callable[[], None]], list[Atoms]]
+
+
+def run_tasks(tasks: list[SampleTask], tick: Callable[[], None] = lambda: None) -> tuple[list[Atoms], list[Atoms]]:
+    """Run ``tasks`` one after another here; return (pool, unseen) in task order."""
+    pool: list[Atoms] = []
+    unseen: list[Atoms] = []
+    for task in tasks:
+        (pool if task.part == "pool" else unseen).extend(task.fn(tick))
+    return pool, unseen
+
+
+def tagged(fn: Callable, config_type: str, tick: Callable[[], None], **info) -> list[Atoms]:
+    """``tag(fn(tick), config_type, **info)``: a picklable way to tag a task's frames."""
+    return tag(fn(tick), config_type, **info)
+
+
+def same_start(atoms: Atoms, rng: np.random.Generator | None = None) -> Atoms:
+    """``make_start`` for MD runs that all start from one given structure (copied by ``run_md``)."""
+    return atoms
 
 
 def tag(frames: list[Atoms], config_type: str, **info) -> list[Atoms]:

@@ -8,10 +8,20 @@ surfaces, none of which appear in the pool.
 
 from __future__ import annotations
 
+from functools import partial
+
 from ase.build import bulk, fcc100, fcc110, fcc111
 
 from bsct.data.reference import EMT_CU
-from bsct.data.systems._common import md_frames, rattled_frames, strained_frames, tag
+from bsct.data.systems._common import (
+    SampleTask,
+    md_frames,
+    rattled_frames,
+    run_tasks,
+    strained_frames,
+    tag,
+    tagged,
+)
 
 METHOD = EMT_CU
 A_FCC_ANGSTROM = 3.59  # EMT's equilibrium lattice constant for Cu (3.590 Å)
@@ -63,33 +73,43 @@ def slab110(rng=None):
     return fcc110("Cu", size=(3, 3, 4), a=A_FCC_ANGSTROM, vacuum=7.0, periodic=True)
 
 
-def sample(size: str, seed: int, tick=lambda: None):
+def fcc32_or_108(rng):
+    """The strained set's base cell: fcc32 with probability 0.7, else fcc108."""
+    return fcc32() if rng.random() < 0.7 else fcc108()
+
+
+def _md(seed, key, start, t_k, count, per_run, equil, stride, tick):
+    frames = md_frames(start, METHOD.factory, count, seed, key, t_k, TIMESTEP_FS, equil, stride, per_run, tick)
+    return tag(frames, key, temperature_k=t_k)
+
+
+def sample_tasks(size: str, seed: int) -> list[SampleTask]:
+    """The recipe as independent tasks (see :class:`SampleTask`), in output order."""
     n = SIZES[size]
-    calc = METHOD.factory
 
-    def md(key, start, t_k, count, per_run=10, equil=200, stride=20):
-        return tag(md_frames(start, calc, count, seed, key, t_k, TIMESTEP_FS, equil, stride, per_run, tick),
-                   key, temperature_k=t_k)
+    def md(part, key, start, t_k, count, per_run=10, equil=200, stride=20):
+        return SampleTask(part, count, partial(_md, seed, key, start, t_k, count, per_run, equil, stride))
 
-    pool = []
-    for t_k in (300, 600, 1200):
-        pool += md(f"md32_{t_k}K", fcc32, t_k, n[f"md32_{t_k}K"])
+    tasks = [md("pool", f"md32_{t_k}K", fcc32, t_k, n[f"md32_{t_k}K"]) for t_k in (300, 600, 1200)]
     third = n["md108"] // 3
     for i, t_k in enumerate((300, 600, 1200)):
         count = third + (1 if i < n["md108"] - 3 * third else 0)
         if count:
-            pool += md(f"md108_{t_k}K", fcc108, t_k, count, per_run=4, equil=100, stride=10)
-    pool += tag(strained_frames(lambda r: fcc32() if r.random() < 0.7 else fcc108(), n["strained"], seed,
-                                "strained", 0.04, 0.03, tick), "strained")
-    pool += tag(rattled_frames(fcc32, n["rattled"], seed, "rattled", (0.02, 0.2), tick), "rattled")
-    pool += md("vacancy_600K", with_vacancy, 600, n["vacancy"], per_run=4, equil=100)
+            tasks.append(md("pool", f"md108_{t_k}K", fcc108, t_k, count, per_run=4, equil=100, stride=10))
+    tasks.append(SampleTask("pool", n["strained"], partial(
+        tagged, partial(strained_frames, fcc32_or_108, n["strained"], seed, "strained", 0.04, 0.03), "strained")))
+    tasks.append(SampleTask("pool", n["rattled"], partial(
+        tagged, partial(rattled_frames, fcc32, n["rattled"], seed, "rattled", (0.02, 0.2)), "rattled")))
+    tasks.append(md("pool", "vacancy_600K", with_vacancy, 600, n["vacancy"], per_run=4, equil=100))
     half = n["slab111"] // 2
-    pool += md("slab111_300K", slab111, 300, half, per_run=4, equil=100)
-    pool += md("slab111_600K", slab111, 600, n["slab111"] - half, per_run=4, equil=100)
+    tasks.append(md("pool", "slab111_300K", slab111, 300, half, per_run=4, equil=100))
+    tasks.append(md("pool", "slab111_600K", slab111, 600, n["slab111"] - half, per_run=4, equil=100))
+    tasks.append(md("unseen", "bcc_600K", bcc54, 600, n["unseen_bcc"], per_run=4, equil=100))
+    tasks.append(md("unseen", "hcp_600K", hcp54, 600, n["unseen_hcp"], per_run=4, equil=100))
+    tasks.append(md("unseen", "slab100_600K", slab100, 600, n["unseen_fcc100"], per_run=4, equil=100))
+    tasks.append(md("unseen", "slab110_600K", slab110, 600, n["unseen_fcc110"], per_run=4, equil=100))
+    return tasks
 
-    unseen = []
-    unseen += md("bcc_600K", bcc54, 600, n["unseen_bcc"], per_run=4, equil=100)
-    unseen += md("hcp_600K", hcp54, 600, n["unseen_hcp"], per_run=4, equil=100)
-    unseen += md("slab100_600K", slab100, 600, n["unseen_fcc100"], per_run=4, equil=100)
-    unseen += md("slab110_600K", slab110, 600, n["unseen_fcc110"], per_run=4, equil=100)
-    return pool, unseen
+
+def sample(size: str, seed: int, tick=lambda: None):
+    return run_tasks(sample_tasks(size, seed), tick)

@@ -9,12 +9,14 @@ whole molecules that never appear in train/val/test.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from ase import Atoms
 
 from bsct.data.reference import GFN2_XTB
 from bsct.data.sampling import child_rng, rattle, strip
-from bsct.data.systems._common import md_frames, tag
+from bsct.data.systems._common import SampleTask, md_frames, run_tasks, tag
 
 METHOD = GFN2_XTB
 TIMESTEP_FS = 0.5
@@ -56,14 +58,15 @@ def stretch_bond(atoms: Atoms, rng: np.random.Generator, factor_range=(1.1, 1.35
     return out
 
 
-def _frames(name: str, n: dict[str, int], seed: int, tick) -> list[Atoms]:
+def _frames(name: str, n: dict[str, int], seed: int, md_equil_steps: int, md_stride_steps: int,
+            tick) -> list[Atoms]:
     base = g2(name)
     frames: list[Atoms] = []
     for t_k in (300, 1000):
         count = n[f"md_{t_k}K"]
         if count:
             frames += tag(md_frames(lambda rng: base, METHOD.factory, count, seed, f"{name}/md_{t_k}K", t_k,
-                                    TIMESTEP_FS, MD_EQUIL_STEPS, MD_STRIDE_STEPS, 4, tick), f"md_{t_k}K", temperature_k=t_k)
+                                    TIMESTEP_FS, md_equil_steps, md_stride_steps, 4, tick), f"md_{t_k}K", temperature_k=t_k)
     rattled = []
     for i in range(n["rattled"]):
         rng = child_rng(seed, f"{name}/rattled", i)
@@ -84,12 +87,17 @@ def _set(atoms: Atoms, **info) -> Atoms:
     return atoms
 
 
-def sample(size: str, seed: int, tick=lambda: None):
+def sample_tasks(size: str, seed: int) -> list[SampleTask]:
+    """One task per molecule (see :class:`SampleTask`), in output order."""
     per = SIZES[size]
-    pool = [a for name in TRAIN_MOLECULES for a in _frames(name, per, seed, tick)]
-    unseen = [a for name in UNSEEN_MOLECULES for a in _frames(name, per, seed, tick)]
-    return pool, unseen
+    n = sum(per.values())
+
+    def task(part, name):  # module constants read here, so a task run in another process sees the same
+        return SampleTask(part, n, partial(_frames, name, per, seed, MD_EQUIL_STEPS, MD_STRIDE_STEPS))
+
+    return [task("pool", name) for name in TRAIN_MOLECULES] + [task("unseen", name) for name in UNSEEN_MOLECULES]
 
 
-def expected_frames(size: str) -> int:
-    return sum(SIZES[size].values()) * (len(TRAIN_MOLECULES) + len(UNSEEN_MOLECULES))
+def sample(size: str, seed: int, tick=lambda: None):
+    return run_tasks(sample_tasks(size, seed), tick)
+
