@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bsct.report.json_report import clean_json
+
 log = logging.getLogger(__name__)
 
 STEPS = ("train", "errors", "bsct", "fsd", "md", "elastic")
@@ -241,18 +243,6 @@ def _fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _json_safe(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return _json_safe(obj.item())
-    return obj
-
-
 def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force: bool = False) -> dict:
     """Run ``compute`` unless ``path`` holds a result of the same settings; save it with its wall time."""
     fp = _fingerprint(settings)
@@ -268,7 +258,7 @@ def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force:
     record = {"fingerprint": fp, "settings": settings, "step_wall_seconds": time.perf_counter() - t0, **result}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_json_safe(record), indent=1))
+    tmp.write_text(json.dumps(clean_json(record), indent=1))
     tmp.replace(path)  # atomic: a killed step leaves no half-written result
     record["cached"] = False
     return record
@@ -545,7 +535,7 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
         if el is not None:
             row["elastic"] = {k: el[k] for k in ("a0_angstrom", "C11", "C12", "C44", "bulk_modulus_gpa_eos")}
     row["job_wall_seconds_this_run"] = time.perf_counter() - t0
-    row = _json_safe(row)
+    row = clean_json(row)
     (job_dir / "row.json").write_text(json.dumps(row, indent=1))
     return row
 
@@ -564,7 +554,7 @@ class StudyResult:
     wall_seconds: float
 
     def to_dict(self) -> dict:
-        return _json_safe({"schema": "bsct.study/1", "config": dataclasses.asdict(self.config),
+        return clean_json({"schema": "bsct.study/1", "config": dataclasses.asdict(self.config),
                            "size": self.config.study_size.to_dict(), "rows": self.rows,
                            "correlation": self.correlation, "wall_seconds": self.wall_seconds})
 

@@ -1,7 +1,6 @@
 """Training: every named config lowers the loss on ci data; EMA, early stopping, seeding, BSCT callback, CLI."""
 
 import json
-from functools import partial
 
 import numpy as np
 import pytest

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bsct.report.json_report import clean_json
+
 SCHEMA = "bsct.md/1"
 
 
@@ -65,7 +67,7 @@ class RunResult:
     trace: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return _json_safe(asdict(self))
+        return clean_json(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunResult":
@@ -74,22 +76,6 @@ class RunResult:
             if fields.get(key) is None:
                 fields[key] = float("nan")
         return cls(**fields)
-
-
-def _json_safe(obj):
-    """NaN/inf -> None (strict JSON); numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def summarize(runs: list[RunResult], duration_ps: float) -> dict:
@@ -116,7 +102,7 @@ def summarize(runs: list[RunResult], duration_ps: float) -> dict:
     ttf = [duration_ps if r.stable else r.time_to_failure_ps for r in runs]
     wall = float(sum(r.wall_clock_s for r in runs))
     calls = int(sum(r.n_force_calls for r in runs))
-    return _json_safe({
+    return clean_json({
         "n_runs": n,
         "n_stable": n - len(failed),
         "stable_fraction": (n - len(failed)) / n if n else None,
@@ -138,7 +124,7 @@ class RunLog:
 
     def __init__(self, path: str | Path, protocol: dict, resume: bool):
         self.path = Path(path)
-        self.protocol = _json_safe(protocol)
+        self.protocol = clean_json(protocol)
         self.done: dict[int, RunResult] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume and self.path.exists() and self.path.stat().st_size > 0:

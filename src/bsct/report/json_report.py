@@ -8,13 +8,15 @@ import math
 SCHEMA = "bsct.report/1"
 
 
-def _clean(value):
-    """JSON-safe: NaN/inf become None, numpy scalars become Python numbers."""
+def clean_json(value):
+    """Strict-JSON copy: NaN/inf -> None, numpy and 0-d torch scalars -> Python numbers, keys -> str.
+
+    The one converter every writer of the project uses (reports, study, MD, diatomics)."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not hasattr(value, "__len__"):
+        return [clean_json(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -45,7 +47,7 @@ def report_to_dict(report) -> dict:
             "n_model_calls": c.n_model_calls,
             "artifacts": [dataclasses.asdict(x) for x in a.artifacts],
         })
-    return _clean({
+    return clean_json({
         "schema": SCHEMA,
         "model": report.model,
         "score": report.score,

@@ -14,7 +14,6 @@ force on B along the A -> B axis (Arena's F; -dE/dr for a conservative model).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
+from bsct.report.json_report import clean_json
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
 from bsct.scan.runner import ScanCurve, call_potential, evaluate_points
@@ -311,19 +311,6 @@ def pair_record(result: DiatomicResult) -> dict:
         "model_seconds": c.eval_seconds,
         "n_model_calls": c.n_model_calls,
     }
-
-
-def clean_json(value):
-    """NaN/inf -> None, numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if hasattr(value, "item") and not hasattr(value, "__len__"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def run_diatomics(

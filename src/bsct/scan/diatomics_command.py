@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from bsct.metrics.arena import METRIC_NAMES
     from bsct.potentials.registry import load_potential
     from bsct.report.diatomics_plots import write_diatomics_report
-    from bsct.scan.diatomics import DiatomicGrid, clean_json, parse_pairs, run_diatomics
+    from bsct.report.json_report import clean_json
+    from bsct.scan.diatomics import DiatomicGrid, parse_pairs, run_diatomics
 
     if args.metric not in METRIC_NAMES + ("bsct_score",):
         raise ValueError(f"--metric {args.metric!r}: choose from {', '.join(METRIC_NAMES)}, bsct_score")
