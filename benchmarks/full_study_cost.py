@@ -1,0 +1,70 @@
+"""Measured cost of the `full` study size on this machine, projected to its trainings.
+
+Times optimiser steps (forward with the force graph, energy + force loss, backward, AdamW) of a
+freshly built `final` model on batches of each full training set, one torch thread, after two
+warm-up steps; prints the mean step time and the projected time of one epoch and of the size's
+epochs (set-up such as neighbour lists and validation, a few % of an epoch, is not included).
+The full sets are made on first use (`bsct data generate SYSTEM --size full`).
+
+    OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py si cu water molecules
+    OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --small-model si     # the `small` model instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from bsct.model.config import named_config
+from bsct.model.transformer import build_model
+from bsct.study import SIZES, _frames
+from bsct.train.data import LabelledStructures
+from bsct.train.loss import energy_force_loss
+
+
+def step_seconds(cfg, frames, batch_size: int, n_steps: int, seed: int = 0) -> float:
+    """Mean wall time of one training step on random batches of ``frames``."""
+    model = build_model(cfg, seed=seed)
+    data = LabelledStructures(frames, cfg.r_cut_angstrom)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(seed)
+    times = []
+    for k in range(n_steps + 2):
+        batch, pairs, energy, forces = data.batch(rng.choice(len(data), batch_size, replace=False).tolist())
+        t0 = time.perf_counter()
+        out = model(batch, create_graph=True, pairs=pairs)
+        loss, _ = energy_force_loss(out.energy_ev, out.forces_ev_per_angstrom, energy, forces,
+                                    torch.bincount(batch.system_idx))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k >= 2:  # warm-up steps excluded
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("systems", nargs="+")
+    parser.add_argument("--steps", type=int, default=10, help="timed optimiser steps per system")
+    parser.add_argument("--small-model", action="store_true", help="the `small` size's model on the full data")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    size = SIZES["full"]
+    overrides = SIZES["small"].model_overrides if args.small_model else size.model_overrides
+    for system in args.systems:
+        train_frames = _frames(system, "train", "full")
+        elements = tuple(sorted({int(z) for a in train_frames for z in a.numbers}))
+        cfg = named_config("final", elements=elements, **overrides)
+        sample = [train_frames[k] for k in np.random.default_rng(0).choice(len(train_frames), 64, replace=False)]
+        per_step = step_seconds(cfg, sample, size.batch_size, args.steps)
+        epoch_s = per_step * len(train_frames) / size.batch_size
+        print(f"{system}: {len(train_frames)} train frames, {per_step:.3f} s per step of {size.batch_size} -> "
+              f"{epoch_s / 60:.1f} min per epoch, {epoch_s * size.epochs / 3600:.2f} h for {size.epochs} epochs", flush=True)
+
+
+if __name__ == "__main__":
+    main()
