@@ -52,3 +52,9 @@ def test_chgnet_versions_are_different_weights():
 def test_unknown_family_version_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot import"):
         load_potential("nosuchfamily:1.0")
+
+
+def test_xtb_scf_settings_reach_the_calculator():
+    potential = load_potential("xtb:GFN2-xTB[max_iterations=7,electronic_temperature_k=900.0]")
+    calc = potential._get_calculator()
+    assert calc.parameters["max_iterations"] == 7 and calc.parameters["electronic_temperature"] == 900.0

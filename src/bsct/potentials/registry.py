@@ -64,13 +64,18 @@ def _sw_si(cutoff_angstrom: float = 3.77118):
     return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si")
 
 
-def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 1.0):
+def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 1.0, max_iterations: int = 250,
+         electronic_temperature_k: float = 300.0):
+    """tblite's ASE calculator with its defaults; raise ``max_iterations`` (SCF cycles) or
+    ``electronic_temperature_k`` (Fermi smearing) for geometries whose SCF does not converge
+    (strongly compressed or stretched bonds)."""
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     def factory():
         from tblite.ase import TBLite
 
-        kwargs = dict(method=method, accuracy=accuracy, verbosity=0)
+        kwargs = dict(method=method, accuracy=accuracy, verbosity=0, max_iterations=int(max_iterations),
+                      electronic_temperature=float(electronic_temperature_k))
         if charge is not None:
             kwargs["charge"] = charge
         return TBLite(**kwargs)
