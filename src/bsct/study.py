@@ -401,7 +401,9 @@ def make_study_fsd_set(cfg: "StudyConfig", system: str) -> Path:
 
 def _fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
     """The paper's Force Smoothness Deviation of the potential on its system's FSD set."""
-    root = make_study_fsd_set(cfg, job.system)
+    root = fsd_set_root(cfg, job.system)
+    if not (root / "make_scans.json").exists():  # run_study makes it before the jobs; run_job alone may not
+        root = make_study_fsd_set(cfg, job.system)
     settings = {"potential": potential_ref, "depends": depends, "fsd_set": root.name}
 
     def compute() -> dict:
