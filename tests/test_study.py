@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bsct.study import (
@@ -20,7 +21,7 @@ from bsct.study import (
 
 # a representative slice of the zoo: two design steps, a weakened variant, the reference and a
 # planted control (the whole Cu zoo at ci size takes ~3 min on 2 shared cores)
-CI_POTENTIALS = ("baseline", "final", "hard-cutoff", "emt", "planted energy step")
+CI_POTENTIALS = ("baseline", "final", "hard-cutoff", "emt", "morse (control)", "planted energy step")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,10 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     assert rows["emt"]["bsct_score"] == 0 and rows["emt"]["md_stable_fraction"] == 1.0
     assert rows["emt"]["fsd_per_angstrom"] < 1e-6  # the FSD set is labelled by EMT: model == reference
     assert rows["baseline"]["fsd_per_angstrom"] > 1e-3
-    assert rows["planted energy step"]["bsct_score"] > 0.1 and rows["planted energy step"]["md_stable_fraction"] == 0.0
+    assert rows["planted energy step"]["bsct_score"] > 0.1 and rows["morse (control)"]["bsct_score"] == 0.0
+    # the planted energy step breaks energy conservation; its smooth twin on the same starts does not
+    assert rows["morse (control)"]["md_stable_fraction"] == 1.0
+    assert rows["planted energy step"]["md_stable_fraction"] < 1.0
     assert rows["final"]["train_steps"] > 0 and (rows["final"]["checkpoint"]).endswith("model.pt")
     saved = json.loads((Path(cfg.out_dir) / "study.json").read_text())
     assert saved["schema"] == "bsct.study/1" and len(saved["rows"]) == len(CI_POTENTIALS)
@@ -138,3 +142,22 @@ def test_full_size_trains_on_the_full_datasets():
     assert _data_settings(SIZES["full"]) == {"data": "full"}
     # the full molecules set ships with the package; the other full sets are generated on first use
     assert len(_frames("molecules", "test", "full")) > 2 * len(_frames("molecules", "test", "ci"))
+
+
+def test_md_starts_skip_distorted_frames_and_cycle_compositions():
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from bsct.study import _md_frames
+
+    def frame(name, kind, fmax):
+        a = molecule(name)
+        a.calc = SinglePointCalculator(a, energy=0.0, forces=np.full((len(a), 3), fmax / np.sqrt(3)))
+        a.info["config_type"] = kind
+        return a
+
+    frames = [frame("CH4", "md_300K", 2.0), frame("CH4", "rattled", 0.1), frame("CH4", "md_1000K", 1.0),
+              frame("NH3", "stretched", 0.1), frame("NH3", "md_300K", 1.5), frame("H2O", "liquid_1700K", 0.1)]
+    starts = _md_frames(frames)
+    assert [(a.get_chemical_formula(), a.info["config_type"]) for a in starts] == [
+        ("CH4", "md_1000K"), ("H3N", "md_300K"), ("CH4", "md_300K")]  # lowest force first, then round-robin
