@@ -25,11 +25,11 @@ from ase.data import atomic_numbers, chemical_symbols, covalent_radii, vdw_alvar
 from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
-from bsct.potentials.protocol import AtomsBatch, BatchedPotential
+from bsct.potentials.protocol import BatchedPotential
 from bsct.report.json_report import clean_json
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
-from bsct.scan.runner import ScanCurve, call_potential, evaluate_points
+from bsct.scan.runner import ScanCurve, evaluate_chunked, evaluate_points
 
 log = logging.getLogger(__name__)
 
@@ -110,19 +110,6 @@ def dimer_geometry(symbol_a: str, symbol_b: str, r_grid_angstrom: np.ndarray, gr
     return ScanGeometry(bond, atoms, 0, 1, np.asarray(r_grid_angstrom, float), dx_dr, "pair")
 
 
-def _dimer_batch(geometry: ScanGeometry, r_angstrom: np.ndarray) -> AtomsBatch:
-    """k dimers at the given distances as one batch."""
-    k = len(r_angstrom)
-    atoms = geometry.atoms
-    return AtomsBatch.from_arrays(
-        geometry.positions_angstrom(r_angstrom).reshape(-1, 3),
-        np.tile(atoms.numbers, k),
-        np.repeat(np.arange(k), 2),
-        np.repeat(atoms.cell.array[None], k, axis=0),
-        np.repeat(atoms.pbc[None], k, axis=0),
-    )
-
-
 def evaluate_dimer(
     potential: BatchedPotential,
     geometry: ScanGeometry,
@@ -136,33 +123,14 @@ def evaluate_dimer(
     other points kept. ``on_chunk(n_points_done)`` drives a progress bar.
     """
     r = geometry.r_angstrom
-    energy = np.full(len(r), np.nan)
-    forces = np.full((len(r), 2, 3), np.nan)
-    errors: list[str] = []
-    n_calls, start = 0, time.perf_counter()
-    for lo in range(0, len(r), points_per_call):
-        hi = min(lo + points_per_call, len(r))
-        first_error = ""
-        try:
-            n_calls += 1
-            e, f = call_potential(potential, _dimer_batch(geometry, r[lo:hi]))
-            energy[lo:hi], forces[lo:hi] = e, f.reshape(hi - lo, 2, 3)
-        except Exception:  # name the bad distances, keep the good ones
-            for k in range(lo, hi):
-                try:
-                    n_calls += 1
-                    e, f = call_potential(potential, _dimer_batch(geometry, r[k : k + 1]))
-                    energy[k], forces[k] = e[0], f
-                except Exception as exc:
-                    first_error = first_error or f"{type(exc).__name__}: {exc}"
-        bad = ~(np.isfinite(energy[lo:hi]) & np.isfinite(forces[lo:hi]).all(axis=(1, 2)))
-        if bad.any():
-            where = r[lo:hi][bad]
-            errors.append(f"{int(bad.sum())} point(s) failed in r={where.min():.3f}-{where.max():.3f} Å: "
-                          f"{first_error or 'non-finite energy or forces'}")
-            energy[lo:hi][bad], forces[lo:hi][bad] = np.nan, np.nan
-        if on_chunk is not None:
-            on_chunk(hi - lo)
+    start = time.perf_counter()
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, points_per_call, on_chunk)
+    errors = []
+    for lo in range(0, len(r), points_per_call):  # one line per chunk: a dimer fails in runs of distances
+        bad = [k for k in failures if lo <= k < lo + points_per_call]
+        if bad:
+            first = next((failures[k] for k in bad if not failures[k].startswith("non-finite")), failures[bad[0]])
+            errors.append(f"{len(bad)} point(s) failed in r={r[bad].min():.3f}-{r[bad].max():.3f} Å: {first}")
     bond = geometry.bond
     return ScanCurve(
         label=pair_label(*(chemical_symbols[z] for z in geometry.atoms.numbers)), bond_type=bond.bond_type,

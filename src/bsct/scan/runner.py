@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,32 +103,31 @@ def call_potential(potential: BatchedPotential, batch: AtomsBatch) -> tuple[np.n
     return energy, forces
 
 
-def evaluate_scan(
+def evaluate_chunked(
     potential: BatchedPotential,
     geometry: ScanGeometry,
-    max_atoms_per_call: int = 20_000,
-) -> ScanCurve:
-    """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
+    points_per_call: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[int, str], int]:
+    """Energy (n,), forces (n, n_atoms, 3), failures {point: message} and the number of model calls.
 
-    A call that raises is retried point by point so the failing points are named and the
-    others kept; failed or non-finite points are NaN and listed in ``errors``.
+    One model call per ``points_per_call`` scan points. A call that raises is retried point by
+    point so the failing points are named and the others kept; failed or non-finite points are
+    NaN. ``on_chunk(n_points_done)`` drives a progress bar.
     """
     r = geometry.r_angstrom
     n_points, n_atoms = len(r), len(geometry.atoms)
     positions = geometry.positions_angstrom()
     energy = np.full(n_points, np.nan)
     forces = np.full((n_points, n_atoms, 3), np.nan)
-    errors: list[str] = []
-    per_call = max(1, max_atoms_per_call // max(n_atoms, 1))
+    failures: dict[int, str] = {}
     n_calls = 0
-    start = time.perf_counter()
-    for lo in range(0, n_points, per_call):
-        hi = min(lo + per_call, n_points)
+    for lo in range(0, n_points, points_per_call):
+        hi = min(lo + points_per_call, n_points)
         try:
             n_calls += 1
             e, f = call_potential(potential, _points_batch(geometry, positions[lo:hi]))
-            energy[lo:hi] = e
-            forces[lo:hi] = f.reshape(hi - lo, n_atoms, 3)
+            energy[lo:hi], forces[lo:hi] = e, f.reshape(hi - lo, n_atoms, 3)
         except Exception as exc:  # find the bad points, keep the good ones
             log.debug("bond %s: batch %d-%d failed (%s); retrying point by point", geometry.bond.label, lo, hi, exc)
             for k in range(lo, hi):
@@ -136,16 +136,33 @@ def evaluate_scan(
                     e, f = call_potential(potential, _points_batch(geometry, positions[k : k + 1]))
                     energy[k], forces[k] = e[0], f
                 except Exception as point_exc:
-                    errors.append(f"point {k} at r={r[k]:.4f} Å: {type(point_exc).__name__}: {point_exc}")
+                    failures[k] = f"{type(point_exc).__name__}: {point_exc}"
+        if on_chunk is not None:
+            on_chunk(hi - lo)
     bad = ~np.isfinite(energy) | ~np.isfinite(forces).all(axis=(1, 2))
     for k in np.flatnonzero(bad):
-        if not any(msg.startswith(f"point {k} ") for msg in errors):
-            errors.append(f"point {k} at r={r[k]:.4f} Å: non-finite energy or forces")
-        energy[k] = np.nan
-        forces[k] = np.nan
+        failures.setdefault(int(k), "non-finite energy or forces")
+    energy[bad], forces[bad] = np.nan, np.nan
+    return energy, forces, dict(sorted(failures.items())), n_calls
+
+
+def evaluate_scan(
+    potential: BatchedPotential,
+    geometry: ScanGeometry,
+    max_atoms_per_call: int = 20_000,
+) -> ScanCurve:
+    """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
+
+    Failed or non-finite points are NaN and listed in ``errors``, one line per point.
+    """
+    r = geometry.r_angstrom
+    start = time.perf_counter()
+    per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call)
+    errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
-                    geometry.bond.label, geometry.bond.structure_idx, len(errors), n_points, errors[0])
+                    geometry.bond.label, geometry.bond.structure_idx, len(errors), len(r), errors[0])
     bond = geometry.bond
     return ScanCurve(
         label=bond.label,
@@ -160,7 +177,7 @@ def evaluate_scan(
         dx_dr=geometry.dx_dr.copy(),
         r0_angstrom=bond.r0_angstrom,
         min_cross_distance_angstrom=geometry.min_cross_distance_angstrom(),
-        errors=sorted(errors, key=lambda m: int(m.split()[1])),
+        errors=errors,
         eval_seconds=time.perf_counter() - start,
         n_model_calls=n_calls,
     )
