@@ -7,6 +7,7 @@ from bsct.data.bsct_spice import read_system, sample_root, system_dirs
 from bsct.metrics.fsd import (
     METRIC_KEYS,
     energy_profile_from_forces,
+    flat_model_smoothness,
     force_smoothness_deviation,
 )
 
@@ -53,6 +54,21 @@ def test_force_step_of_known_size_at_known_r_gives_log_step_over_spacing():
     assert res.full_smoothness == pytest.approx(np.log(5.0) / 0.02, rel=1e-9)
     assert res.stretch_smoothness == res.full_smoothness and res.compress_smoothness == 0
     assert res.r_eq_angstrom == pytest.approx(1.5)
+
+
+def test_flat_model_floor_is_the_steepest_step_of_the_reference_log_force():
+    r = np.linspace(1.0, 3.0, 101)  # h = 0.02 Å, minimum at 1.5 Å
+    pos, f_ref, e_ref = _dimer_scan(r)
+    floor = flat_model_smoothness(r, f_ref, e_ref)
+    # by hand: |dF_ref|² = 2k²d² = 200 d², floored at ε² = 1 up to d = 0.0707 Å; the steepest step of
+    # log max(200 d², 1) is the first one fully off the floor, d = 0.08 -> 0.10 Å: log(0.10²/0.08²) / h
+    expected = np.log(0.10**2 / 0.08**2) / 0.02
+    assert floor["flat_full_smoothness"] == pytest.approx(expected, rel=1e-9)
+    assert floor["flat_compress_smoothness"] == pytest.approx(expected, rel=1e-9)
+    assert floor["flat_stretch_smoothness"] == pytest.approx(expected, rel=1e-9)
+    # a model that is exact has FSD 0, far below the floor; one frozen at F_ref(r_eq) sits on it
+    frozen = np.broadcast_to(f_ref[25], f_ref.shape)
+    assert force_smoothness_deviation(r, frozen, f_ref, e_ref).full_smoothness == pytest.approx(expected, rel=1e-9)
 
 
 def test_eps_floor_hides_deviations_below_eps():

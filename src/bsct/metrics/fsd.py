@@ -134,3 +134,26 @@ def force_smoothness_deviation(
     return FSDResult(**values, eq_idx=eq, r_eq_angstrom=float(r[eq]), energy_model_profile_ev=e_model_profile,
                      energy_ref_profile_ev=e_ref_profile, dforce_sq_model=d_model, dforce_sq_ref=d_ref,
                      log_ratio=log_ratio)
+
+
+FLAT_KEYS = tuple(f"flat_{part}_smoothness" for part in PARTS)
+
+
+def flat_model_smoothness(
+    r_angstrom: np.ndarray,
+    forces_ref_ev_per_angstrom: np.ndarray,
+    energy_ref_ev: np.ndarray,
+    eps_ev_per_angstrom: float = 1.0,
+) -> dict[str, float]:
+    """FSD floor set by the reference alone: the FSD of a model whose |dF_model|² stays below ε²
+    along the scan (here: one that returns F_ref(r_eq) at every frame).
+
+    Its L is log ε² − log max(|dF_ref|², ε²), so its FSD is the steepest step of the reference's
+    own log |dF_ref|². A model that has not learnt the reference's repulsive wall scores about
+    this much however smooth it is; read FSD next to it.
+    """
+    f_ref = np.asarray(forces_ref_ev_per_angstrom, float)
+    eq = int(np.argmin(energy_ref_ev))
+    frozen = np.broadcast_to(f_ref[eq], f_ref.shape)
+    res = force_smoothness_deviation(r_angstrom, frozen, f_ref, energy_ref_ev, eps_ev_per_angstrom=eps_ev_per_angstrom)
+    return {f"flat_{part}_smoothness": float(getattr(res, f"{part}_smoothness")) for part in PARTS}

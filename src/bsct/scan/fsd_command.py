@@ -30,9 +30,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['model']}: {m['n_systems']} system(s)  FSD {m['full_smoothness']:.3f} 1/Å "
           f"(compress {m['compress_smoothness']:.3f}, stretch {m['stretch_smoothness']:.3f})  "
           f"energy MAE {m['full_energy_mae']:.4f} eV  force MAE {m['full_forces_mae']:.4f} eV/Å")
+    if "flat_full_smoothness" in m:
+        print(f"  flat-model floor (from the reference alone): FSD {m['flat_full_smoothness']:.3f} "
+              f"(compress {m['flat_compress_smoothness']:.3f}, stretch {m['flat_stretch_smoothness']:.3f})")
     for t, v in result["per_bond"].items():
+        floor = f"  (flat-model floor {v['flat_full_smoothness']:.3f})" if "flat_full_smoothness" in v else ""
         print(f"  {t:<5s} n={v['n_systems']:<3d} FSD {v['full_smoothness']:.3f}  compress "
-              f"{v['compress_smoothness']:.3f}  stretch {v['stretch_smoothness']:.3f}")
+              f"{v['compress_smoothness']:.3f}  stretch {v['stretch_smoothness']:.3f}{floor}")
     for s in result["skipped"]:
         print(f"  skipped {s['system']}: {s['error']}")
     for s in result["failures"]:

@@ -31,7 +31,7 @@ from bsct.data.bsct_spice import (
     system_dirs,
     system_label,
 )
-from bsct.metrics.fsd import METRIC_KEYS, force_smoothness_deviation
+from bsct.metrics.fsd import FLAT_KEYS, METRIC_KEYS, flat_model_smoothness, force_smoothness_deviation
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import load_potential
@@ -131,7 +131,9 @@ def system_outcome(scan: SpiceScan, energy_ev, forces_ev_per_angstrom, eps_ev_pe
                          f"(r = {', '.join(f'{x:.3f}' for x in scan.r_angstrom[bad])} Å)")
     res = force_smoothness_deviation(scan.r_angstrom, forces_ev_per_angstrom, scan.forces_ref_ev_per_angstrom,
                                      scan.energy_ref_ev, scan.positions_angstrom, eps_ev_per_angstrom)
-    row = {**res.metrics(), "bond_type": scan.bond_type, "n_atoms": len(scan.frames[0]), "n_frames": len(scan.frames),
+    flat = flat_model_smoothness(scan.r_angstrom, scan.forces_ref_ev_per_angstrom, scan.energy_ref_ev,
+                                 eps_ev_per_angstrom)
+    row = {**res.metrics(), **flat, "bond_type": scan.bond_type, "n_atoms": len(scan.frames[0]), "n_frames": len(scan.frames),
            "n_dropped": scan.n_dropped, "charge": scan.charge, "r_eq_angstrom": res.r_eq_angstrom,
            "eval_seconds": float(eval_seconds)}
     curves = {"r_angstrom": scan.r_angstrom} | {k: getattr(res, k) for k in CURVE_KEYS[1:]}
@@ -265,9 +267,10 @@ def _cached(path: Path, system_path: Path, model_name: str, eps: float) -> dict:
 
 
 def summarise(rows: dict[str, dict]) -> tuple[dict, dict]:
-    """Means over systems of the nine official metrics: per bond type and overall."""
+    """Means over systems of the nine official metrics (and the flat-model floor): per bond type and overall."""
     def means(rs: list[dict]) -> dict:
-        return {k: float(np.mean([r[k] for r in rs])) for k in METRIC_KEYS} | {"n_systems": len(rs)}
+        keys = METRIC_KEYS + tuple(k for k in FLAT_KEYS if all(k in r for r in rs))  # caches before the floor lack it
+        return {k: float(np.mean([r[k] for r in rs])) for k in keys} | {"n_systems": len(rs)}
 
     per_bond = {t: means([r for r in rows.values() if r["bond_type"] == t])
                 for t in sorted({r["bond_type"] for r in rows.values()})}
