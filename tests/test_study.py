@@ -58,6 +58,10 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     assert corr["n"] == len(CI_POTENTIALS) and -1 <= corr["spearman_rho"] <= 1
     assert -1 <= saved["correlation"]["all"]["fsd_stable_fraction"]["spearman_rho"] <= 1
     assert "| planted energy step *(planted)* | planted |" in (Path(cfg.out_dir) / "ablation.md").read_text()
+    # the floor of the FSD set: what a model that ignores the reference's force profile scores
+    floor = saved["fsd_floor_per_angstrom"]["cu"]
+    assert np.isfinite(floor) and floor > 1.0 > rows["emt"]["fsd_per_angstrom"]
+    assert f"FSD floor of this FSD set: {floor:.3g} 1/Å" in (Path(cfg.out_dir) / "ablation.md").read_text()
 
 
 def test_rerun_resumes_from_the_cache(ci_study):

@@ -428,6 +428,17 @@ def make_study_fsd_set(cfg: "StudyConfig", system: str) -> Path:
                         seed=cfg.seed, split="test", reference=REFERENCES[system], progress=cfg.progress)
 
 
+def fsd_floor_per_angstrom(root: Path) -> float:
+    """Mean flat-model FSD floor over the scans of an FSD set: what FSD a model gets that has not
+    learnt the reference's force profile at all (:func:`bsct.metrics.fsd.flat_model_smoothness`)."""
+    from bsct.data.bsct_spice import read_system, system_dirs
+    from bsct.metrics.fsd import flat_model_smoothness
+
+    scans = [read_system(p) for p in system_dirs(root)]
+    return float(np.mean([flat_model_smoothness(s.r_angstrom, s.forces_ref_ev_per_angstrom, s.energy_ref_ev)
+                          ["flat_full_smoothness"] for s in scans]))
+
+
 def _fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
     """The paper's Force Smoothness Deviation of the potential on its system's FSD set."""
     root = fsd_set_root(cfg, job.system)
@@ -583,11 +594,13 @@ class StudyResult:
     rows: list[dict]
     correlation: dict
     wall_seconds: float
+    fsd_floor_per_angstrom: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return clean_json({"schema": "bsct.study/1", "config": dataclasses.asdict(self.config),
                            "size": self.config.study_size.to_dict(), "rows": self.rows,
-                           "correlation": self.correlation, "wall_seconds": self.wall_seconds})
+                           "correlation": self.correlation, "wall_seconds": self.wall_seconds,
+                           "fsd_floor_per_angstrom": self.fsd_floor_per_angstrom})
 
 
 def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int = 0) -> dict:
@@ -684,9 +697,10 @@ def run_study(
     jobs = cfg.jobs()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    floors: dict[str, float] = {}
     if cfg.fsd:  # shared by every potential of a system: made once, here, before parallel jobs
         for system in dict.fromkeys(j.system for j in jobs):
-            make_study_fsd_set(cfg, system)
+            floors[system] = fsd_floor_per_angstrom(make_study_fsd_set(cfg, system))
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 
@@ -707,7 +721,7 @@ def run_study(
     bar.close()
     ordered = [rows[(j.system, j.name)] for j in jobs]
     corr = correlation_summary(ordered, cfg.n_bootstrap, cfg.seed) if len(ordered) >= 3 else {}
-    result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0)
+    result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors)
     (out / "study.json").write_text(json.dumps(result.to_dict(), indent=1))
     (out / "ablation.md").write_text(ablation_markdown(result))
     return result
@@ -780,6 +794,9 @@ def ablation_markdown(result: StudyResult) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [_row_markdown(r) for r in result.rows if r["system"] == system]
         lines.append("")
+        if system in result.fsd_floor_per_angstrom:
+            lines += [f"FSD floor of this FSD set: {result.fsd_floor_per_angstrom[system]:.3g} 1/Å (a model whose "
+                      "force deviation stays under ε scores this; from the reference labels alone, docs/fsd.md).", ""]
     lines += correlation_markdown(result.correlation)
     return "\n".join(lines) + "\n"
 
