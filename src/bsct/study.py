@@ -816,7 +816,7 @@ def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_
             return r["md_mean_time_to_failure_ps"] / r["md_duration_ps"]
         return r[y_key]
 
-    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    fig, ax = plt.subplots(figsize=(8.2, 4.8))
     groups: dict[tuple[float, float], list[str]] = {}
     for r in rows:
         if r.get(x_key) is None:
@@ -850,7 +850,7 @@ def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_
                if any(r["kind"] == k for r in rows)]
     handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in colors.items()
                 if any(r["system"] == s for r in rows)]
-    ax.legend(handles=handles, fontsize=7, loc="center right")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no point hidden
     fig.tight_layout()
     return fig
 
