@@ -795,8 +795,9 @@ def ablation_markdown(result: StudyResult) -> str:
         lines += [_row_markdown(r) for r in result.rows if r["system"] == system]
         lines.append("")
         if system in result.fsd_floor_per_angstrom:
-            lines += [f"FSD floor of this FSD set: {result.fsd_floor_per_angstrom[system]:.3g} 1/Å (a model whose "
-                      "force deviation stays under ε scores this; from the reference labels alone, docs/fsd.md).", ""]
+            floor = result.fsd_floor_per_angstrom[system]
+            lines += [(f"FSD floor of this FSD set: {floor:.3g} 1/Å (a model whose force deviation stays under ε "
+                       "scores this; from the reference labels alone, docs/fsd.md)."), ""]
     lines += correlation_markdown(result.correlation)
     return "\n".join(lines) + "\n"
 

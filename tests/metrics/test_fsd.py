@@ -58,7 +58,7 @@ def test_force_step_of_known_size_at_known_r_gives_log_step_over_spacing():
 
 def test_flat_model_floor_is_the_steepest_step_of_the_reference_log_force():
     r = np.linspace(1.0, 3.0, 101)  # h = 0.02 Å, minimum at 1.5 Å
-    pos, f_ref, e_ref = _dimer_scan(r)
+    _, f_ref, e_ref = _dimer_scan(r)
     floor = flat_model_smoothness(r, f_ref, e_ref)
     # by hand: |dF_ref|² = 2k²d² = 200 d², floored at ε² = 1 up to d = 0.0707 Å; the steepest step of
     # log max(200 d², 1) is the first one fully off the floor, d = 0.08 -> 0.10 Å: log(0.10²/0.08²) / h
