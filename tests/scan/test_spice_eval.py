@@ -12,10 +12,10 @@ from ase.io import write
 from bsct.data.bsct_spice import BadSystemError, read_system, sample_root, system_dirs
 from bsct.metrics.fsd import METRIC_KEYS
 from bsct.potentials.pair import Morse
+from bsct.potentials.registry import spec_with_charge
 from bsct.scan import spice_eval
 from bsct.scan.spice_eval import (
     ModelByCharge,
-    charged_spec,
     evaluate_scans,
     run_fsd,
     summarise,
@@ -89,10 +89,10 @@ def test_identical_model_and_reference_give_fsd_zero_end_to_end(tmp_path):
 
 
 def test_charge_reaches_calculators_that_take_one():
-    assert charged_spec("xtb:GFN2-xTB", -1) == "xtb:GFN2-xTB[charge=-1]"
-    assert charged_spec("gfn2-xtb[accuracy=2.0]", 1) == "gfn2-xtb[accuracy=2.0,charge=1]"
-    assert charged_spec("xtb:GFN2-xTB[charge=2]", 1) == "xtb:GFN2-xTB[charge=2]"  # the user's choice wins
-    assert charged_spec("morse", 1) is None and charged_spec("emt", 1) is None
+    assert spec_with_charge("xtb:GFN2-xTB", -1) == "xtb:GFN2-xTB[charge=-1]"
+    assert spec_with_charge("gfn2-xtb[accuracy=2.0]", 1) == "gfn2-xtb[accuracy=2.0,charge=1]"
+    assert spec_with_charge("xtb:GFN2-xTB[charge=2]", 1) == "xtb:GFN2-xTB[charge=2]"  # the user's choice wins
+    assert spec_with_charge("morse", 1) is None and spec_with_charge("emt", 1) is None
     models = ModelByCharge("xtb:GFN2-xTB")
     assert models.get(-1)._get_calculator().parameters["charge"] == -1
     assert models.get(0)._get_calculator().parameters["charge"] == 0

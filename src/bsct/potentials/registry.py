@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 from pathlib import Path
 from typing import Callable
@@ -156,16 +157,41 @@ def _parse_kwargs(text: str) -> dict:
     return kwargs
 
 
+def _named_factory(spec: str):
+    """(factory, positional args, keyword args) of a built-in ``NAME[args]`` or ``FAMILY:VERSION[args]``
+    SPEC, else None."""
+    match = _NAME_ARGS.match(spec)
+    if match and match["name"] in BUILTINS:
+        return BUILTINS[match["name"]], (), _parse_kwargs(match["args"] or "")
+    match = _FAMILY_VERSION.match(spec)
+    if match and match["family"] in FAMILIES:
+        return FAMILIES[match["family"]], (match["version"],), _parse_kwargs(match["args"] or "")
+    return None
+
+
+def spec_with_charge(spec: str, charge: int) -> str | None:
+    """SPEC with ``charge=`` added when its factory takes a ``charge`` argument (GFN2-xTB), else None.
+
+    A charge the user wrote into the SPEC wins.
+    """
+    named = _named_factory(spec)
+    if named is None or "charge" not in inspect.signature(named[0]).parameters:
+        return None
+    if "charge" in named[2]:
+        return spec
+    base, _, args = spec.partition("[")
+    args = args.rstrip("]")
+    return f"{base}[{args + ',' if args else ''}charge={int(charge)}]"
+
+
 def load_potential(spec) -> BatchedPotential:
     """Resolve SPEC (see module docstring) or pass an object through ``as_batched``."""
     if not isinstance(spec, str):
         return as_batched(spec)
-    match = _NAME_ARGS.match(spec)
-    if match and match["name"] in BUILTINS:
-        return as_batched(BUILTINS[match["name"]](**_parse_kwargs(match["args"] or "")))
-    match = _FAMILY_VERSION.match(spec)
-    if match and match["family"] in FAMILIES:
-        return as_batched(FAMILIES[match["family"]](match["version"], **_parse_kwargs(match["args"] or "")))
+    named = _named_factory(spec)
+    if named is not None:
+        factory, args, kwargs = named
+        return as_batched(factory(*args, **kwargs))
     if spec.endswith((".pt", ".pth", ".ckpt")) or Path(spec).is_file():
         try:
             from bsct.model.checkpoint import load_checkpoint_potential

@@ -9,7 +9,6 @@ task, each with a fresh calculator, so the result does not depend on the number 
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import multiprocessing
@@ -31,10 +30,15 @@ from bsct.data.bsct_spice import (
     system_dirs,
     system_label,
 )
-from bsct.metrics.fsd import FLAT_KEYS, METRIC_KEYS, flat_model_smoothness, force_smoothness_deviation
+from bsct.metrics.fsd import (
+    FLAT_KEYS,
+    METRIC_KEYS,
+    flat_model_smoothness,
+    force_smoothness_deviation,
+)
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.potentials.registry import load_potential
+from bsct.potentials.registry import load_potential, spec_with_charge
 from bsct.scan.runner import call_potential
 
 log = logging.getLogger(__name__)
@@ -47,29 +51,6 @@ CURVE_KEYS = ("r_angstrom", "energy_model_profile_ev", "energy_ref_profile_ev", 
 # ---------------------------------------------------------------- model and charge
 
 
-def charged_spec(spec: str, charge: int) -> str | None:
-    """SPEC with ``charge=`` added when its factory takes a ``charge`` argument (GFN2-xTB), else None.
-
-    A charge the user wrote into the SPEC wins.
-    """
-    from bsct.potentials import registry
-
-    factory, args, base = None, "", spec
-    match = registry._NAME_ARGS.match(spec)
-    if match and match["name"] in registry.BUILTINS:
-        factory, args = registry.BUILTINS[match["name"]], match["args"] or ""
-    else:
-        match = registry._FAMILY_VERSION.match(spec)
-        if match and match["family"] in registry.FAMILIES:
-            factory, args = registry.FAMILIES[match["family"]], match["args"] or ""
-    if factory is None or "charge" not in inspect.signature(factory).parameters:
-        return None
-    if "charge" in registry._parse_kwargs(args):
-        return spec
-    base = spec.split("[", 1)[0]
-    return f"{base}[{args + ',' if args else ''}charge={int(charge)}]"
-
-
 class ModelByCharge:
     """One potential per total charge, loaded on first use (string SPECs whose factory takes a charge)."""
 
@@ -79,7 +60,7 @@ class ModelByCharge:
         self._warned = False
 
     def get(self, charge: int) -> BatchedPotential:
-        spec = charged_spec(self.model, charge) if isinstance(self.model, str) else None
+        spec = spec_with_charge(self.model, charge) if isinstance(self.model, str) else None
         key = int(charge) if spec is not None else None
         if key is None and charge != 0 and not self._warned:
             log.warning("model %s takes no charge argument; charged systems are evaluated as given", self.name)
