@@ -7,6 +7,7 @@ from bsct.data.bsct_spice import read_system, sample_root, system_dirs
 from bsct.metrics.fsd import (
     METRIC_KEYS,
     energy_profile_from_forces,
+    flat_floor_from_dforce,
     flat_model_smoothness,
     force_smoothness_deviation,
 )
@@ -69,6 +70,14 @@ def test_flat_model_floor_is_the_steepest_step_of_the_reference_log_force():
     # a model that is exact has FSD 0, far below the floor; one frozen at F_ref(r_eq) sits on it
     frozen = np.broadcast_to(f_ref[25], f_ref.shape)
     assert force_smoothness_deviation(r, frozen, f_ref, e_ref).full_smoothness == pytest.approx(expected, rel=1e-9)
+
+
+def test_flat_floor_from_an_fsd_result_equals_the_floor_from_the_labels(spice):
+    res = force_smoothness_deviation(spice.r_angstrom, spice.forces_ref_ev_per_angstrom * 1.1,
+                                     spice.forces_ref_ev_per_angstrom, spice.energy_ref_ev)
+    from_labels = flat_model_smoothness(spice.r_angstrom, spice.forces_ref_ev_per_angstrom, spice.energy_ref_ev)
+    assert flat_floor_from_dforce(spice.r_angstrom, res.dforce_sq_ref, res.eq_idx) == from_labels
+    assert from_labels["flat_full_smoothness"] > 1.0  # a real DFT scan has a steep repulsive wall
 
 
 def test_eps_floor_hides_deviations_below_eps():

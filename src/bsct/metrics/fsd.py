@@ -84,6 +84,11 @@ def log_force_ratio(forces_model: np.ndarray, forces_ref: np.ndarray, eq_idx: in
     return d_model, d_ref, np.log(np.maximum(d_model, eps2)) - np.log(np.maximum(d_ref, eps2))
 
 
+def part_slices(eq_idx: int) -> dict[str, slice]:
+    """Frames of each part: compression 0..eq, stretch eq..n-1 (both include the minimum)."""
+    return {"full": slice(None), "compress": slice(0, eq_idx + 1), "stretch": slice(eq_idx, None)}
+
+
 def max_abs_slope(x: np.ndarray, y: np.ndarray) -> float:
     """max |Δy/Δx| over consecutive points; 0 for fewer than two points."""
     if len(x) < 2:
@@ -125,7 +130,7 @@ def force_smoothness_deviation(
         e_model_profile = e_model_profile - e_model_profile[eq]
     abs_de = np.abs(e_model_profile - e_ref_profile)
     abs_df = np.abs(f_model - f_ref)
-    parts = {"full": slice(None), "compress": slice(0, eq + 1), "stretch": slice(eq, None)}
+    parts = part_slices(eq)
     values = {}
     for name, sl in parts.items():
         values[f"{name}_smoothness"] = max_abs_slope(r[sl], log_ratio[sl])
@@ -146,7 +151,7 @@ def flat_model_smoothness(
     eps_ev_per_angstrom: float = 1.0,
 ) -> dict[str, float]:
     """FSD floor set by the reference alone: the FSD of a model whose |dF_model|² stays below ε²
-    along the scan (here: one that returns F_ref(r_eq) at every frame).
+    along the scan (e.g. one that returns F_ref(r_eq) at every frame).
 
     Its L is log ε² − log max(|dF_ref|², ε²), so its FSD is the steepest step of the reference's
     own log |dF_ref|². A model that has not learnt the reference's repulsive wall scores about
@@ -154,6 +159,13 @@ def flat_model_smoothness(
     """
     f_ref = np.asarray(forces_ref_ev_per_angstrom, float)
     eq = int(np.argmin(energy_ref_ev))
-    frozen = np.broadcast_to(f_ref[eq], f_ref.shape)
-    res = force_smoothness_deviation(r_angstrom, frozen, f_ref, energy_ref_ev, eps_ev_per_angstrom=eps_ev_per_angstrom)
-    return {f"flat_{part}_smoothness": float(getattr(res, f"{part}_smoothness")) for part in PARTS}
+    d_ref = np.sum((f_ref - f_ref[eq]) ** 2, axis=(1, 2))
+    return flat_floor_from_dforce(r_angstrom, d_ref, eq, eps_ev_per_angstrom)
+
+
+def flat_floor_from_dforce(r_angstrom: np.ndarray, dforce_sq_ref: np.ndarray, eq_idx: int,
+                           eps_ev_per_angstrom: float = 1.0) -> dict[str, float]:
+    """:func:`flat_model_smoothness` from an FSD result's |dF_ref|² (no second pass over the forces)."""
+    r = np.asarray(r_angstrom, float)
+    log_ref = np.log(np.maximum(np.asarray(dforce_sq_ref, float), eps_ev_per_angstrom**2))
+    return {f"flat_{part}_smoothness": max_abs_slope(r[sl], log_ref[sl]) for part, sl in part_slices(eq_idx).items()}

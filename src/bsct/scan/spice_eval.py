@@ -33,7 +33,7 @@ from bsct.data.bsct_spice import (
 from bsct.metrics.fsd import (
     FLAT_KEYS,
     METRIC_KEYS,
-    flat_model_smoothness,
+    flat_floor_from_dforce,
     force_smoothness_deviation,
 )
 from bsct.potentials.ase_adapters import CalculatorPotential
@@ -112,8 +112,7 @@ def system_outcome(scan: SpiceScan, energy_ev, forces_ev_per_angstrom, eps_ev_pe
                          f"(r = {', '.join(f'{x:.3f}' for x in scan.r_angstrom[bad])} Å)")
     res = force_smoothness_deviation(scan.r_angstrom, forces_ev_per_angstrom, scan.forces_ref_ev_per_angstrom,
                                      scan.energy_ref_ev, scan.positions_angstrom, eps_ev_per_angstrom)
-    flat = flat_model_smoothness(scan.r_angstrom, scan.forces_ref_ev_per_angstrom, scan.energy_ref_ev,
-                                 eps_ev_per_angstrom)
+    flat = flat_floor_from_dforce(scan.r_angstrom, res.dforce_sq_ref, res.eq_idx, eps_ev_per_angstrom)
     row = {**res.metrics(), **flat, "bond_type": scan.bond_type, "n_atoms": len(scan.frames[0]), "n_frames": len(scan.frames),
            "n_dropped": scan.n_dropped, "charge": scan.charge, "r_eq_angstrom": res.r_eq_angstrom,
            "eval_seconds": float(eval_seconds)}
