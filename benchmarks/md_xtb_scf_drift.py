@@ -3,8 +3,8 @@
 Runs the study's MD protocol (0.5 ps Langevin at 300 K, then NVE at the auto timestep, 0.5 fs
 for H) on the first thermal CH4 and NH3 test frames of the full molecules set with tblite's
 ``accuracy`` at each value given, drift criteria switched off, and prints the NVE drift.
-A drift that shrinks with the SCF tolerance comes from incompletely converged forces, not
-from the integrator (halving the timestep halves the drift per ps: the error is per force call).
+A drift that shrinks with the SCF tolerance comes from incompletely converged forces (a
+smaller ``--timestep-fs`` reduces it but does not remove it).
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/md_xtb_scf_drift.py [--accuracy 1 0.1 0.01]
       [--nve-ps 3] [--timestep-fs 0.5]

@@ -149,7 +149,7 @@ class PotentialJob:
 
 REFERENCES = {"cu": "emt", "si": "sw-si", "water": "gfn2-xtb", "molecules": "gfn2-xtb"}
 # How the study runs each reference. GFN2-xTB gets a 100x tighter SCF than tblite's default
-# (accuracy 1): at the default, SCF noise in the forces makes CH4 drift 0.31 meV/atom/ps in NVE
+# (accuracy 1): at the default, SCF noise in the forces makes CH4 drift 0.24 meV/atom/ps in NVE
 # (10 ps fail the 2 meV/atom limit); at 0.01 it drifts 0.002 meV/atom/ps (docs/md.md).
 REFERENCE_SPECS = {**REFERENCES, "water": "xtb:GFN2-xTB[accuracy=0.01]", "molecules": "xtb:GFN2-xTB[accuracy=0.01]"}
 
