@@ -62,6 +62,9 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     floor = saved["fsd_floor_per_angstrom"]["cu"]
     assert np.isfinite(floor) and floor > 1.0 > rows["emt"]["fsd_per_angstrom"]
     assert f"FSD floor of this FSD set: {floor:.3g} 1/Å" in (Path(cfg.out_dir) / "ablation.md").read_text()
+    ratios = [r["cost_ratio_bsct_over_md"] for r in rows.values()]  # ci: no third-party rows
+    assert (f"- cost ratio BSCT s / MD s (one MD protocol, n = {len(ratios)}): median {np.median(ratios):.2g}"
+            in (Path(cfg.out_dir) / "ablation.md").read_text())
 
 
 def test_rerun_resumes_from_the_cache(ci_study):

@@ -799,7 +799,23 @@ def ablation_markdown(result: StudyResult) -> str:
             lines += [(f"FSD floor of this FSD set: {floor:.3g} 1/Å (a model whose force deviation stays under ε "
                        "scores this; from the reference labels alone, docs/fsd.md)."), ""]
     lines += correlation_markdown(result.correlation)
+    lines += cost_markdown(result.rows)
     return "\n".join(lines) + "\n"
+
+
+def cost_markdown(rows: Sequence[dict]) -> list[str]:
+    """Median and range of the BSCT/MD cost ratio over the potentials that share one MD protocol
+    (third-party models run a shorter one), and over those whose MD ran to the end (a failing
+    run stops early, which inflates its ratio)."""
+    same = [r for r in rows if r["kind"] != "third_party" and r.get("cost_ratio_bsct_over_md") is not None]
+    lines = []
+    for label, group in (("one MD protocol", same),
+                         ("MD ran to the end", [r for r in same if r["md_stable_fraction"] == 1.0])):
+        ratios = [r["cost_ratio_bsct_over_md"] for r in group]
+        if ratios:
+            lines.append(f"- cost ratio BSCT s / MD s ({label}, n = {len(ratios)}): median {np.median(ratios):.2g}, "
+                         f"range {min(ratios):.2g}–{max(ratios):.2g}")
+    return lines
 
 
 def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_key: str = "bsct_score"):
