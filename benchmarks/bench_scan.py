@@ -23,7 +23,7 @@ from bsct import run_bsct
 from bsct.potentials.pair import Morse
 from bsct.scan.bonds import select_bonds
 from bsct.scan.geometry import ScanRange, build_scan
-from bsct.scan.runner import _points_batch, evaluate_scan
+from bsct.scan.runner import MAX_ATOMS_PER_CALL, _points_batch, evaluate_scan
 
 
 def best_of(fn, repeats):
@@ -50,8 +50,8 @@ def main():
     for name, atoms in systems.items():
         bond = select_bonds([atoms], max_per_type=1).bonds[0]
         geo = build_scan(atoms, bond, ScanRange(n_points=args.points), potential.cutoff_angstrom)
-        # Same chunking as the runner (max_atoms_per_call = 20,000), batches built beforehand.
-        per_call = max(1, 20_000 // len(geo.atoms))
+        # Same chunking as the runner (MAX_ATOMS_PER_CALL), batches built beforehand.
+        per_call = max(1, MAX_ATOMS_PER_CALL // len(geo.atoms))
         positions = geo.positions_angstrom()
         batches = [_points_batch(geo, positions[k : k + per_call]) for k in range(0, args.points, per_call)]
         n = args.points

@@ -48,7 +48,7 @@ from scipy.spatial.transform import Rotation
 from bsct.potentials.protocol import AtomsBatch
 from bsct.scan.bonds import Bond, find_bonds, molecular_fragments
 from bsct.scan.geometry import ScanRange, build_scan
-from bsct.scan.runner import call_potential
+from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 from bsct.scan.spice_eval import ModelByCharge
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def build_scan_system(
 # ---------------------------------------------------------------------------------- labelling
 
 
-def evaluate_frames(potential, frames: list[Atoms], max_atoms_per_call: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_frames(potential, frames: list[Atoms], max_atoms_per_call: int = MAX_ATOMS_PER_CALL) -> tuple[np.ndarray, np.ndarray]:
     """Energy (n,) and forces (n, n_atoms, 3) of same-size frames, many frames per model call."""
     n_atoms = len(frames[0])
     per_call = max(1, max_atoms_per_call // n_atoms)

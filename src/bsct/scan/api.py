@@ -26,7 +26,7 @@ from bsct.potentials.protocol import BatchedPotential
 from bsct.potentials.registry import load_potential
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
-from bsct.scan.runner import ScanCurve, evaluate_points, evaluate_scan
+from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class BSCTConfig:
     grow_cell: bool = True
     tolerances: Tolerances = Tolerances()
     refine_jumps: bool = True
-    max_atoms_per_call: int = 20_000
+    max_atoms_per_call: int = MAX_ATOMS_PER_CALL
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

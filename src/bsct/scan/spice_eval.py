@@ -39,7 +39,7 @@ from bsct.metrics.fsd import (
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import load_potential, spec_with_charge
-from bsct.scan.runner import call_potential
+from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ModelByCharge:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_scans(potential: BatchedPotential, scans: list[SpiceScan], max_atoms_per_call: int = 20_000):
+def evaluate_scans(potential: BatchedPotential, scans: list[SpiceScan], max_atoms_per_call: int = MAX_ATOMS_PER_CALL):
     """[(energy (n_frames,), forces (n_frames, n_atoms, 3))] per scan, frames of several scans per call."""
     frames: list[Atoms] = [a for s in scans for a in s.frames]
     energies, forces = [], []
@@ -268,7 +268,7 @@ def run_fsd(
     resume: bool = False,
     skip_bad: bool = False,
     eps_ev_per_angstrom: float = 1.0,
-    max_atoms_per_call: int = 20_000,
+    max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
     plots: bool = True,
     progress: bool = True,
     system_paths: list[str | Path] | None = None,
