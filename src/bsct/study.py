@@ -350,7 +350,9 @@ def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
 
         res = train(model_cfg, _frames(job.system, "train", size.data_size), _frames(job.system, "val", size.data_size),
                     train_cfg, out_dir=job_dir)
-        return {"checkpoint": str(checkpoint), "epochs_run": len(res.history),
+        # a training resumed after an interruption: its earlier epochs count in its cost
+        before = sum(h["epoch_time_s"] for h in res.history[:res.resumed_epochs])
+        return {"checkpoint": str(checkpoint), "epochs_run": len(res.history), "seconds_before_resume": before,
                 "steps_run": res.history[-1]["step"] if res.history else 0, "val": res.metrics["val"],
                 "dataset_sha256": res.dataset_sha256}
 
@@ -547,7 +549,7 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
         train_rec = _train_step(job, cfg, job_dir)
         potential_ref = train_rec["checkpoint"]
         depends = train_rec["fingerprint"]
-        row.update(train_seconds=train_rec["step_wall_seconds"], train_epochs=train_rec["epochs_run"],
+        row.update(train_seconds=train_rec["step_wall_seconds"] + train_rec.get("seconds_before_resume", 0.0), train_epochs=train_rec["epochs_run"],
                    train_steps=train_rec["steps_run"], checkpoint=potential_ref)
     else:
         potential_ref, depends = job.spec, job.spec

@@ -1,6 +1,7 @@
 """Training: every named config lowers the loss on ci data; EMA, early stopping, seeding, BSCT callback, CLI."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from bsct.potentials.protocol import AtomsBatch
 from bsct.potentials.registry import load_potential
 from bsct.train.callbacks import default_score_fn, energy_curve_roughness
 from bsct.train.data import LabelledStructures, dataset_hash, fit_reference_energies, force_rms
-from bsct.train.loop import TrainConfig, evaluate, train
+from bsct.train.loop import STATE_FILE, TrainConfig, evaluate, train
 from bsct.train.toydata import emt_copper
 
 TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8, r_cut_angstrom=4.0)
@@ -88,6 +89,49 @@ def test_seeded_runs_repeat_and_early_stopping(train_set):
     b = train(named_config("baseline", **TINY), train_set, None, tc)
     assert len(a.history) == 2  # no improvement with lr = 0: stops after `patience` stale epoch
     assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+
+
+def test_interrupted_training_resumes_to_the_same_weights(train_set, tmp_path):
+    val = cu_data("val", 2)
+    tc = TrainConfig(epochs=4, batch_size=2, lr=5e-3, bsct_every_epochs=1, progress=False, seed=1)
+    cfg = named_config("+diffknn", **TINY)
+    straight = train(cfg, train_set, val, tc, out_dir=tmp_path / "straight", score_fn=lambda pot: 0.0)
+    assert not (tmp_path / "straight" / STATE_FILE).exists()  # removed once model.pt is written
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_3(pot, calls=[]):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return 0.0
+
+    with pytest.raises(Killed):
+        train(cfg, train_set, val, tc, out_dir=tmp_path / "cut", score_fn=kill_in_epoch_3)
+    assert (tmp_path / "cut" / STATE_FILE).exists() and not (tmp_path / "cut" / "model.pt").exists()
+    epochs_run = []
+    resumed = train(cfg, train_set, val, tc, out_dir=tmp_path / "cut", score_fn=lambda pot: epochs_run.append(1) or 0.0)
+    assert len(epochs_run) == 2 and resumed.resumed_epochs == 2  # only epochs 3 and 4 ran again
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
+    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_saved_state_of_other_settings_is_not_continued(train_set, tmp_path):
+    tc = TrainConfig(epochs=2, batch_size=2, progress=False, seed=1)
+    cfg = named_config("baseline", **TINY)
+
+    def stop(pot):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, train_set, None, replace(tc, bsct_every_epochs=2), out_dir=tmp_path, score_fn=stop)
+    assert (tmp_path / STATE_FILE).exists()
+    other = train(cfg, train_set, None, replace(tc, lr=1e-3), out_dir=tmp_path)
+    fresh = train(cfg, train_set, None, replace(tc, lr=1e-3))
+    assert [h["train_loss"] for h in other.history] == [h["train_loss"] for h in fresh.history]
 
 
 def test_reference_energies_by_least_squares():

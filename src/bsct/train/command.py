@@ -14,6 +14,8 @@ when PyYAML is installed) file::
 
 Writes ``model.pt`` (checkpoint, usable as a SPEC in ``bsct scan`` / ``bsct md``),
 ``history.json``, ``metrics.json`` and ``history.png`` (loss and BSCT score) into ``--out``.
+An interrupted run, started again with the same ``--out``, settings and data, continues from its
+last finished epoch (``train_state.pt``).
 """
 
 from __future__ import annotations

@@ -4,12 +4,18 @@
 >>> result.metrics["val"]["force_rmse_mev_per_angstrom"]
 
 The model that is validated, kept as best, checkpointed and returned is the EMA of the weights.
+With ``out_dir``, the full training state is saved after every epoch (``train_state.pt``), and an
+interrupted run started again with the same settings and data continues from the last finished
+epoch, to the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+import os
 import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -84,13 +90,15 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """model: best EMA model (eval mode); history: one dict per epoch; metrics: split -> errors."""
+    """model: best EMA model (eval mode); history: one dict per epoch; metrics: split -> errors;
+    resumed_epochs: epochs taken from a saved state (run by an earlier, interrupted call)."""
 
     model: TransformerMLIP
     history: list[dict]
     metrics: dict[str, dict[str, float]]
     dataset_sha256: str
     checkpoint_path: Path | None = None
+    resumed_epochs: int = 0
 
 
 @torch.no_grad()
@@ -136,6 +144,23 @@ def _lr_lambda(total_steps: int, warmup_fraction: float, min_lr_ratio: float):
     return factor
 
 
+STATE_FILE = "train_state.pt"
+
+
+def _resume_key(model_config: ModelConfig, tc: TrainConfig, data_sha: str, val_sha: str) -> str:
+    """What must match for a saved training state to be continued (not progress or device)."""
+    settings = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device")}
+    blob = json.dumps([model_config.to_dict(), settings, data_sha, val_sha], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _save_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill mid-write leaves the previous epoch's state intact
+
+
 def train(
     model_config: ModelConfig,
     train_structures: Sequence[Atoms],
@@ -175,10 +200,27 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, tc.warmup_fraction, tc.min_lr_ratio))
 
     history: list[dict] = []
-    best_loss, best_state, stale, step = math.inf, copy.deepcopy(ema.state_dict()), 0, 0
+    best_loss, best_state, stale, step, start_epoch = math.inf, copy.deepcopy(ema.state_dict()), 0, 0, 0
+    state_path = Path(out_dir) / STATE_FILE if out_dir is not None else None
+    resume_key = _resume_key(model_config, tc, data_sha, dataset_hash(val_structures) if val_structures else "")
+    if state_path is not None and state_path.exists():
+        state = torch.load(state_path, weights_only=False)
+        if state.get("key") == resume_key:
+            model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            rng.bit_generator.state = state["numpy_rng"]
+            torch.set_rng_state(state["torch_rng"])
+            history, best_loss, best_state = state["history"], state["best_loss"], state["best_state"]
+            stale, step, start_epoch = state["stale"], state["step"], len(state["history"])
+            log.info("%s: resuming after epoch %d of %d", state_path, start_epoch, tc.epochs)
+        else:
+            log.warning("%s was written with other settings or data; training from scratch", state_path)
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(tc.epochs), desc="train", disable=not tc.progress, leave=False)
+    bar = tqdm(range(start_epoch, tc.epochs), desc="train", disable=not tc.progress, leave=False,
+               initial=start_epoch, total=tc.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
@@ -225,6 +267,13 @@ def train(
             stale += 1
         if stale >= tc.patience_epochs or (tc.max_steps is not None and step >= tc.max_steps):
             break
+        if state_path is not None:
+            _save_state(state_path, {
+                "key": resume_key, "model": model.state_dict(), "ema": ema.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
+                "best_loss": best_loss, "best_state": best_state, "stale": stale, "step": step,
+            })
     bar.close()
 
     ema.load_state_dict(best_state)
@@ -236,4 +285,5 @@ def train(
     path = None
     if out_dir is not None:
         path = save_checkpoint(Path(out_dir) / "model.pt", ema, tc.to_dict(), data_sha, history, metrics)
-    return TrainResult(ema, history, metrics, data_sha, path)
+        state_path.unlink(missing_ok=True)
+    return TrainResult(ema, history, metrics, data_sha, path, resumed_epochs=start_epoch)
