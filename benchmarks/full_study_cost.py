@@ -8,6 +8,12 @@ The full sets are made on first use (`bsct data generate SYSTEM --size full`).
 
     OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py si cu water molecules
     OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --small-model si     # the `small` model instead
+    OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --md 8 --md-ps 10.5 water cu si  # one MD step
+
+``--md N`` times one MD force call (float64 energy + forces, as `bsct md` runs the models) of
+``baseline`` and ``+diffknn`` on the study's first N MD start frames, batched as the harness
+batches replicas, and projects it to ``--md-ps`` of MD at the harness's timestep (0.5 fs with
+H, else 1 fs).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import torch
 
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
-from bsct.study import SIZES, _frames
+from bsct.potentials.protocol import AtomsBatch
+from bsct.study import SIZES, _frames, _md_frames
 from bsct.train.data import LabelledStructures
 from bsct.train.loss import energy_force_loss
 
@@ -46,13 +53,37 @@ def step_seconds(cfg, frames, batch_size: int, n_steps: int, seed: int = 0) -> f
     return float(np.mean(times))
 
 
+def md_step_seconds(system: str, n_replicas: int, config: str, n_calls: int = 2) -> tuple[int, float]:
+    """(atoms in the batch, mean seconds of one float64 energy + forces call) of an untrained model."""
+    frames = _md_frames(_frames(system, "test", "full"))[:n_replicas]
+    elements = tuple(sorted({int(z) for a in frames for z in a.numbers}))
+    model = build_model(named_config(config, elements=elements, **SIZES["full"].model_overrides), seed=0).double().eval()
+    batch = AtomsBatch.from_atoms(frames)
+    model(batch)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(n_calls):
+        model(batch)
+    return batch.n_atoms, (time.perf_counter() - t0) / n_calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("systems", nargs="+")
     parser.add_argument("--steps", type=int, default=10, help="timed optimiser steps per system")
     parser.add_argument("--small-model", action="store_true", help="the `small` size's model on the full data")
+    parser.add_argument("--md", type=int, metavar="N", help="time one MD step of N replicas instead of training")
+    parser.add_argument("--md-ps", type=float, default=10.5, help="MD length (ps) the MD step time is projected to")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.md:
+        for system in args.systems:
+            timestep_fs = 0.5 if any(1 in a.numbers for a in _frames(system, "test", "full")) else 1.0
+            n_steps = args.md_ps * 1000 / timestep_fs
+            for config in ("baseline", "+diffknn"):
+                n_atoms, step_s = md_step_seconds(system, args.md, config)
+                print(f"{system} {config}: {args.md} replicas, {n_atoms} atoms, {step_s:.3f} s per MD step -> "
+                      f"{step_s * n_steps / 3600:.2f} h for {args.md_ps} ps at {timestep_fs} fs", flush=True)
+        return
     size = SIZES["full"]
     overrides = SIZES["small"].model_overrides if args.small_model else size.model_overrides
     for system in args.systems:
