@@ -558,8 +558,8 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
         train_rec = _train_step(job, cfg, job_dir)
         potential_ref = train_rec["checkpoint"]
         depends = train_rec["fingerprint"]
-        row.update(train_seconds=train_rec["step_wall_seconds"] + train_rec.get("seconds_before_resume", 0.0), train_epochs=train_rec["epochs_run"],
-                   train_steps=train_rec["steps_run"], checkpoint=potential_ref)
+        row.update(train_seconds=train_rec["step_wall_seconds"] + train_rec.get("seconds_before_resume", 0.0),
+                   train_epochs=train_rec["epochs_run"], train_steps=train_rec["steps_run"], checkpoint=potential_ref)
     else:
         potential_ref, depends = job.spec, job.spec
         row.update(train_seconds=None, spec=job.spec)

@@ -129,8 +129,9 @@ def soft_ranks(
 
     All (e, l) pairs of edges that share a center are enumerated: sum_i n_i^2 pairs. That is
     ~8,000 per atom in liquid water at r_cut 6 Å, so a 20,000-atom scan call would hold ~10 GB.
-    Above ``pair_block`` pairs (default :data:`PAIR_BLOCK`) the centers are taken in blocks, each recomputed in the backward
-    pass (activation checkpointing), so memory stays at one block whatever the batch size.
+    Above ``pair_block`` pairs (default :data:`PAIR_BLOCK`) the centers are taken in blocks, each
+    recomputed in the backward pass (activation checkpointing), so memory stays at one block
+    whatever the batch size; the values and derivatives are those of one block.
     Shapes: (n_edges,) each -> (n_edges,). Edges must be sorted by center.
     """
     pair_block = PAIR_BLOCK if pair_block is None else pair_block

@@ -204,7 +204,7 @@ def train(
     state_path = Path(out_dir) / STATE_FILE if out_dir is not None else None
     resume_key = _resume_key(model_config, tc, data_sha, dataset_hash(val_structures) if val_structures else "")
     if state_path is not None and state_path.exists():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=True)
         if state.get("key") == resume_key:
             model.load_state_dict(state["model"])
             ema.load_state_dict(state["ema"])
