@@ -87,6 +87,32 @@ def test_dask_local_cluster_runs_jobs(tmp_path):
     assert len(list((tmp_path / "cu").glob("*/row.json"))) == 2
 
 
+def test_a_failing_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path, monkeypatch):
+    import bsct.study as study
+
+    cfg = StudyConfig(systems=("cu",), size="ci", out_dir=str(tmp_path), potentials=("morse (control)", "emt"),
+                      progress=False, n_bootstrap=50, fsd=False)
+    real_md_step = study._md_step
+
+    def md_crashes_for_morse(job, *args, **kwargs):  # stands in for any crash mid-job (OOM, a bug)
+        if job.name == "morse (control)":
+            raise RuntimeError("worker died")
+        return real_md_step(job, *args, **kwargs)
+
+    monkeypatch.setattr(study, "_md_step", md_crashes_for_morse)
+    with pytest.raises(study.StudyJobsFailed, match=r"1 of 2 study jobs failed:\n  cu/morse \(control\): RuntimeError: worker died") as info:
+        run_study(cfg)
+    assert info.value.failures == [("cu", "morse (control)", "RuntimeError: worker died")]
+    assert (tmp_path / "cu" / "emt" / "row.json").exists()  # the other job ran to the end
+    morse_dir = next(p for p in (tmp_path / "cu").iterdir() if p.name.startswith("morse"))
+    bsct_before = json.loads((morse_dir / "bsct.json").read_text())  # steps before the crash are kept
+
+    monkeypatch.setattr(study, "_md_step", real_md_step)
+    result = run_study(cfg)
+    assert {r["potential"] for r in result.rows} == {"morse (control)", "emt"}
+    assert json.loads((morse_dir / "bsct.json").read_text()) == bsct_before  # cached, not recomputed
+
+
 def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, capsys):
     from bsct import study_command
 

@@ -658,12 +658,29 @@ def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int
     return out
 
 
-def _run_local(jobs, cfg, on_done):
+class StudyJobsFailed(RuntimeError):
+    """Some potentials' jobs raised; the others ran to the end and every finished step is cached.
+
+    ``failures`` lists (system, potential, error message)."""
+
+    def __init__(self, failures: list[tuple[str, str, str]], n_jobs: int, out_dir: str):
+        self.failures = failures
+        lines = "\n".join(f"  {system}/{name}: {msg}" for system, name, msg in failures)
+        super().__init__(f"{len(failures)} of {n_jobs} study jobs failed:\n{lines}\nThe other jobs finished and "
+                         f"every finished step is cached under {out_dir}; rerun the same command to retry.")
+
+
+def _run_local(jobs, cfg, on_done, on_fail):
     for job in jobs:
-        on_done(job, run_job(job, cfg))
+        try:
+            row = run_job(job, cfg)
+        except Exception as exc:  # noqa: BLE001 - one broken potential must not stop the others
+            on_fail(job, exc)
+            continue
+        on_done(job, row)
 
 
-def _run_dask(jobs, cfg, on_done, address: str | None, n_workers: int, processes: bool):
+def _run_dask(jobs, cfg, on_done, on_fail, address: str | None, n_workers: int, processes: bool):
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -679,7 +696,12 @@ def _run_dask(jobs, cfg, on_done, address: str | None, n_workers: int, processes
         futures = {client.submit(run_job, job, cfg, pure=False, key=f"bsct-study-{job.system}-{job.slug}"): job
                    for job in jobs}
         for future in as_completed(futures):
-            on_done(futures[future], future.result())
+            try:
+                row = future.result()
+            except Exception as exc:  # noqa: BLE001 - one broken potential must not stop the others
+                on_fail(futures[future], exc)
+                continue
+            on_done(futures[future], row)
     finally:
         client.close()
         if cluster is not None:
@@ -701,6 +723,9 @@ def run_study(
     single-threaded workers; ``processes=False`` keeps them in this process). Training seeds
     torch's global generator, so parallel *threads* can interleave their random draws; use
     processes (the default) when bit-for-bit reproducible checkpoints matter.
+
+    A job that raises does not stop the others: when all have run, :class:`StudyJobsFailed`
+    names the failed ones (their finished steps stay cached; rerunning retries them).
     """
     from tqdm.auto import tqdm
 
@@ -723,13 +748,22 @@ def run_study(
         log.info("%s/%s: BSCT %.4g, MD stable %.2f, F RMSE %.1f meV/Å", job.system, job.name,
                  row["bsct_score"], row["md_stable_fraction"], row["test_force_rmse_mev_per_angstrom"])
 
+    failures: list[tuple[str, str, str]] = []
+
+    def on_fail(job: PotentialJob, exc: Exception) -> None:
+        failures.append((job.system, job.name, f"{type(exc).__name__}: {exc}"))
+        bar.update(1)
+        log.error("%s/%s failed: %s: %s", job.system, job.name, type(exc).__name__, exc)
+
     if executor == "local":
-        _run_local(jobs, cfg, on_done)
+        _run_local(jobs, cfg, on_done, on_fail)
     elif executor == "dask":
-        _run_dask(jobs, cfg, on_done, dask_address, n_workers, processes)
+        _run_dask(jobs, cfg, on_done, on_fail, dask_address, n_workers, processes)
     else:
         raise ValueError(f"executor must be local or dask, got {executor!r}")
     bar.close()
+    if failures:
+        raise StudyJobsFailed(failures, len(jobs), str(out))
     ordered = [rows[(j.system, j.name)] for j in jobs]
     corr = correlation_summary(ordered, cfg.n_bootstrap, cfg.seed) if len(ordered) >= 3 else {}
     result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors)

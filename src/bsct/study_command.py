@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bsct.study import StudyConfig, plot_correlation, run_study
+    from bsct.study import StudyConfig, StudyJobsFailed, plot_correlation, run_study
 
     cfg = StudyConfig(
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
@@ -53,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
         fsd=not args.no_fsd,
     )
     _ = cfg.study_size  # unknown size -> ValueError before any work
-    result = run_study(cfg, executor=args.executor, dask_address=args.dask_address, n_workers=args.workers)
+    try:
+        result = run_study(cfg, executor=args.executor, dask_address=args.dask_address, n_workers=args.workers)
+    except StudyJobsFailed as exc:
+        sys.stderr.write(f"bsct study: {exc}\n")
+        return 1
     if args.figures and len(result.rows) >= 2:
         import matplotlib.pyplot as plt
 
