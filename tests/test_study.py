@@ -2,6 +2,7 @@
 executor on a local cluster, the CLI plugin, and the zoo / caching / correlation helpers."""
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -111,6 +112,19 @@ def test_a_failing_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path
     result = run_study(cfg)
     assert {r["potential"] for r in result.rows} == {"morse (control)", "emt"}
     assert json.loads((morse_dir / "bsct.json").read_text()) == bsct_before  # cached, not recomputed
+
+
+def test_cached_only_reports_finished_potentials_and_computes_nothing(ci_study):
+    cfg, first = ci_study
+    # the finished six plus one never run: reported as pending, not computed
+    partial = dataclasses.replace(cfg, potentials=CI_POTENTIALS + ("under-trained",), cached_only=True)
+    result = run_study(partial, executor="dask")  # cached_only never starts workers
+    assert [r["potential"] for r in result.rows] == list(CI_POTENTIALS)
+    assert [r["bsct_score"] for r in result.rows] == [r["bsct_score"] for r in first.rows]
+    assert result.pending == ["cu/under-trained"]
+    assert not list((Path(cfg.out_dir) / "cu").glob("under*/*.json"))  # nothing computed for it
+    md = (Path(cfg.out_dir) / "ablation.cached.md").read_text()
+    assert "1 potential not finished yet (cu/under-trained)" in md and "| baseline | variant |" in md
 
 
 def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, capsys):

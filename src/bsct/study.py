@@ -26,6 +26,7 @@ or fan out over a Dask cluster (``executor="dask"``: an existing scheduler addre
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -215,6 +216,8 @@ class StudyConfig:
         n_bootstrap: bootstrap resamples of the correlation intervals.
         progress: show progress bars.
         fsd: also score every potential with the paper's FSD on the system's FSD set.
+        cached_only: compute nothing; report the potentials whose every step is cached and list
+            the others as pending (the tables of a long study that is still running).
     """
 
     systems: tuple[str, ...] = ("cu", "si")
@@ -228,6 +231,7 @@ class StudyConfig:
     n_bootstrap: int = 2000
     progress: bool = True
     fsd: bool = True
+    cached_only: bool = False
 
     @property
     def study_size(self) -> StudySize:
@@ -256,8 +260,17 @@ def _fingerprint(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class NotCached(Exception):
+    """A step that a ``cached_only`` study would have to compute."""
+
+
+_CACHED_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("bsct_study_cached_only", default=False)
+
+
 def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force: bool = False) -> dict:
-    """Run ``compute`` unless ``path`` holds a result of the same settings; save it with its wall time."""
+    """Run ``compute`` unless ``path`` holds a result of the same settings; save it with its wall time.
+
+    In a ``cached_only`` study a step to compute raises :class:`NotCached` instead."""
     fp = _fingerprint(settings)
     if path.exists() and not force:
         saved = json.loads(path.read_text())
@@ -266,6 +279,8 @@ def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force:
             saved["cached"] = True
             return saved
         log.info("%s: settings changed, recomputing", path)
+    if _CACHED_ONLY.get():
+        raise NotCached(str(path))
     t0 = time.perf_counter()
     result = compute()
     record = {"fingerprint": fp, "settings": settings, "step_wall_seconds": time.perf_counter() - t0, **result}
@@ -454,6 +469,8 @@ def _fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: 
     """The paper's Force Smoothness Deviation of the potential on its system's FSD set."""
     root = fsd_set_root(cfg, job.system)
     if not (root / "make_scans.json").exists():  # run_study makes it before the jobs; run_job alone may not
+        if _CACHED_ONLY.get():
+            raise NotCached(str(root))
         root = make_study_fsd_set(cfg, job.system)
     settings = {"potential": potential_ref, "depends": depends, "fsd_set": root.name}
 
@@ -606,12 +623,13 @@ class StudyResult:
     correlation: dict
     wall_seconds: float
     fsd_floor_per_angstrom: dict[str, float] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # "system/potential" not finished (cached_only)
 
     def to_dict(self) -> dict:
         return clean_json({"schema": "bsct.study/1", "config": dataclasses.asdict(self.config),
                            "size": self.config.study_size.to_dict(), "rows": self.rows,
                            "correlation": self.correlation, "wall_seconds": self.wall_seconds,
-                           "fsd_floor_per_angstrom": self.fsd_floor_per_angstrom})
+                           "fsd_floor_per_angstrom": self.fsd_floor_per_angstrom, "pending": self.pending})
 
 
 def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int = 0) -> dict:
@@ -726,6 +744,8 @@ def run_study(
 
     A job that raises does not stop the others: when all have run, :class:`StudyJobsFailed`
     names the failed ones (their finished steps stay cached; rerunning retries them).
+    With ``cfg.cached_only`` nothing is computed (in this process, whatever ``executor``): the
+    tables cover the finished potentials and ``StudyResult.pending`` lists the rest.
     """
     from tqdm.auto import tqdm
 
@@ -736,7 +756,11 @@ def run_study(
     floors: dict[str, float] = {}
     if cfg.fsd:  # shared by every potential of a system: made once, here, before parallel jobs
         for system in dict.fromkeys(j.system for j in jobs):
+            if cfg.cached_only and not (fsd_set_root(cfg, system) / "make_scans.json").exists():
+                continue
             floors[system] = fsd_floor_per_angstrom(make_study_fsd_set(cfg, system))
+    if cfg.cached_only:
+        return _cached_only_report(cfg, jobs, floors, t0)
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 
@@ -769,6 +793,25 @@ def run_study(
     result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors)
     (out / "study.json").write_text(json.dumps(result.to_dict(), indent=1))
     (out / "ablation.md").write_text(ablation_markdown(result))
+    return result
+
+
+def _cached_only_report(cfg: StudyConfig, jobs: list[PotentialJob], floors: dict[str, float], t0: float) -> StudyResult:
+    rows, pending = [], []
+    token = _CACHED_ONLY.set(True)
+    try:
+        for job in jobs:
+            try:
+                rows.append(run_job(job, cfg))
+            except NotCached:
+                pending.append(f"{job.system}/{job.name}")
+    finally:
+        _CACHED_ONLY.reset(token)
+    corr = correlation_summary(rows, cfg.n_bootstrap, cfg.seed) if len(rows) >= 3 else {}
+    result = StudyResult(cfg, rows, corr, time.perf_counter() - t0, floors, pending)
+    out = Path(cfg.out_dir)
+    (out / "study.cached.json").write_text(json.dumps(result.to_dict(), indent=1))
+    (out / "ablation.cached.md").write_text(ablation_markdown(result))
     return result
 
 
@@ -831,6 +874,10 @@ def ablation_markdown(result: StudyResult) -> str:
     """
     lines = [(f"Study size `{result.config.size}`, seed {result.config.seed}, {len(result.rows)} potentials, "
               f"{result.wall_seconds:.0f} s this invocation."), ""]
+    if result.pending:
+        n = len(result.pending)
+        lines += [f"Cached results only: {n} potential{'s' if n > 1 else ''} not finished yet "
+                  f"({', '.join(result.pending)}).", ""]
     for system in result.config.systems:
         lines += [f"### {system}", "",
                   ("| potential | kind | E RMSE test (meV/atom) | F RMSE test (meV/Å) | F RMSE unseen (meV/Å) "

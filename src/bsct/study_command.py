@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
     parser.add_argument("--figures", default=None, help="folder for the scatter plots (PNG)")
     parser.add_argument("--no-fsd", action="store_true", help="skip the paper's FSD column (no FSD sets are made)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="compute nothing: tables of the potentials already finished under --out, the rest "
+                             "listed as pending (written to ablation.cached.md); for a study still running")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         fsd=not args.no_fsd,
+        cached_only=args.cached_only,
     )
     _ = cfg.study_size  # unknown size -> ValueError before any work
     try:
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             fig = plot_correlation(result.rows, y_key, x_key)
             fig.savefig(fig_dir / name, dpi=150)
             plt.close(fig)
-    sys.stdout.write((Path(args.out) / "ablation.md").read_text())
+    sys.stdout.write((Path(args.out) / ("ablation.cached.md" if args.cached_only else "ablation.md")).read_text())
     return 0
 
 
