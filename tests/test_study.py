@@ -141,6 +141,24 @@ def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, c
     assert (tmp_path / "study_fsd_vs_md.png").stat().st_size > 5000
 
 
+def test_a_slow_reference_is_scanned_at_reduced_settings_and_skips_md(tmp_path, monkeypatch):
+    import bsct.study as study
+
+    size = dataclasses.replace(SIZES["ci"], name="ci-slow-ref", slow_reference_systems=("cu",))
+    monkeypatch.setitem(study.SIZES, "ci-slow-ref", size)
+    cfg = StudyConfig(systems=("cu",), size="ci-slow-ref", out_dir=str(tmp_path), potentials=("emt", "morse (control)"),
+                      progress=False, n_bootstrap=50, fsd=False)
+    rows = {r["potential"]: r for r in run_study(cfg).rows}
+    emt, morse = rows["emt"], rows["morse (control)"]
+    assert emt["md_stable_fraction"] is None and emt["md_seconds"] is None and emt["cost_ratio_bsct_over_md"] is None
+    assert not (tmp_path / "cu" / "emt" / "md.json").exists()
+    assert emt["bsct_points"] < morse["bsct_points"]  # third-party scan settings: 60 points, not 120
+    assert morse["md_stable_fraction"] == 1.0
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| emt | reference |" in table and "| – (0) |" in table
+    plot_correlation(list(rows.values()))  # the row without MD is left out, not an error
+
+
 def test_zoo_has_twelve_potentials_of_every_kind_on_cu_and_si():
     zoo = potential_zoo("cu", SIZES["ci"], third_party=True) + potential_zoo("si", SIZES["ci"], third_party=True)
     assert len(zoo) >= 12
