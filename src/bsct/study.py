@@ -771,8 +771,6 @@ def run_study(
             if cfg.cached_only and not (fsd_set_root(cfg, system) / "make_scans.json").exists():
                 continue
             floors[system] = fsd_floor_per_angstrom(make_study_fsd_set(cfg, system))
-    if cfg.cached_only:
-        return _cached_only_report(cfg, jobs, floors, t0)
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 
@@ -785,13 +783,23 @@ def run_study(
                  row["bsct_score"], _fmt(row["md_stable_fraction"], 2), row["test_force_rmse_mev_per_angstrom"])
 
     failures: list[tuple[str, str, str]] = []
+    pending: list[str] = []
 
     def on_fail(job: PotentialJob, exc: Exception) -> None:
-        failures.append((job.system, job.name, f"{type(exc).__name__}: {exc}"))
         bar.update(1)
+        if isinstance(exc, NotCached):  # cached_only: not finished yet
+            pending.append(f"{job.system}/{job.name}")
+            return
+        failures.append((job.system, job.name, f"{type(exc).__name__}: {exc}"))
         log.error("%s/%s failed: %s: %s", job.system, job.name, type(exc).__name__, exc)
 
-    if executor == "local":
+    if cfg.cached_only:
+        token = _CACHED_ONLY.set(True)
+        try:
+            _run_local(jobs, cfg, on_done, on_fail)
+        finally:
+            _CACHED_ONLY.reset(token)
+    elif executor == "local":
         _run_local(jobs, cfg, on_done, on_fail)
     elif executor == "dask":
         _run_dask(jobs, cfg, on_done, on_fail, dask_address, n_workers, processes)
@@ -800,30 +808,12 @@ def run_study(
     bar.close()
     if failures:
         raise StudyJobsFailed(failures, len(jobs), str(out))
-    ordered = [rows[(j.system, j.name)] for j in jobs]
+    ordered = [rows[(j.system, j.name)] for j in jobs if (j.system, j.name) in rows]
     corr = correlation_summary(ordered, cfg.n_bootstrap, cfg.seed) if len(ordered) >= 3 else {}
-    result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors)
-    (out / "study.json").write_text(json.dumps(result.to_dict(), indent=1))
-    (out / "ablation.md").write_text(ablation_markdown(result))
-    return result
-
-
-def _cached_only_report(cfg: StudyConfig, jobs: list[PotentialJob], floors: dict[str, float], t0: float) -> StudyResult:
-    rows, pending = [], []
-    token = _CACHED_ONLY.set(True)
-    try:
-        for job in jobs:
-            try:
-                rows.append(run_job(job, cfg))
-            except NotCached:
-                pending.append(f"{job.system}/{job.name}")
-    finally:
-        _CACHED_ONLY.reset(token)
-    corr = correlation_summary(rows, cfg.n_bootstrap, cfg.seed) if len(rows) >= 3 else {}
-    result = StudyResult(cfg, rows, corr, time.perf_counter() - t0, floors, pending)
-    out = Path(cfg.out_dir)
-    (out / "study.cached.json").write_text(json.dumps(result.to_dict(), indent=1))
-    (out / "ablation.cached.md").write_text(ablation_markdown(result))
+    result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors, pending)
+    suffix = ".cached" if cfg.cached_only else ""  # a partial report never replaces the full one
+    (out / f"study{suffix}.json").write_text(json.dumps(result.to_dict(), indent=1))
+    (out / f"ablation{suffix}.md").write_text(ablation_markdown(result))
     return result
 
 
