@@ -39,6 +39,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--points", type=int, default=240)
+    parser.add_argument("--max-atoms-per-call", type=int, default=MAX_ATOMS_PER_CALL)
     args = parser.parse_args()
     torch.set_num_threads(2)
     systems = {
@@ -51,14 +52,14 @@ def main():
         bond = select_bonds([atoms], max_per_type=1).bonds[0]
         geo = build_scan(atoms, bond, ScanRange(n_points=args.points), potential.cutoff_angstrom)
         # Same chunking as the runner (MAX_ATOMS_PER_CALL), batches built beforehand.
-        per_call = max(1, MAX_ATOMS_PER_CALL // len(geo.atoms))
+        per_call = max(1, args.max_atoms_per_call // len(geo.atoms))
         positions = geo.positions_angstrom()
         batches = [_points_batch(geo, positions[k : k + per_call]) for k in range(0, args.points, per_call)]
         n = args.points
         t_raw = best_of(lambda: [potential(b) for b in batches], args.repeats)
-        t_runner = best_of(lambda: evaluate_scan(potential, geo), args.repeats)
+        t_runner = best_of(lambda: evaluate_scan(potential, geo, args.max_atoms_per_call), args.repeats)
         t_bsct = best_of(lambda: run_bsct(potential, [atoms], max_per_type=1, progress=False,
-                                          scan_range=ScanRange(n_points=n)), args.repeats)
+                                          scan_range=ScanRange(n_points=n), max_atoms_per_call=args.max_atoms_per_call), args.repeats)
         rows.append((name, len(geo.atoms), n / t_raw, n / t_runner, n / t_bsct, 1 - t_raw / t_runner, 1 - t_raw / t_bsct))
     print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; Morse pair potential (torch, float64), {args.points} points per scan, "

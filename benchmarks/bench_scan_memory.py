@@ -30,6 +30,7 @@ def one_run(system: str, config: str, atoms_per_call: int, unblocked: bool) -> d
     from bsct.model.transformer import TransformerMLIP
     from bsct.scan.api import run_bsct
     from bsct.scan.geometry import ScanRange
+    from bsct.train.data import elements_of
 
     if unblocked:  # the soft ranks as they were: all edge pairs of the call at once
         neighborhood.PAIR_BLOCK = 1 << 62
@@ -37,8 +38,7 @@ def one_run(system: str, config: str, atoms_per_call: int, unblocked: bool) -> d
     torch.set_num_threads(2)
     size = study.SIZES["full"]
     frames = study._bsct_frames(study._frames(system, "test", size.data_size))[:1]
-    elements = tuple(sorted({int(z) for a in frames for z in a.numbers}))
-    model = TransformerMLIP(named_config(config, **size.model_overrides, elements=elements)).double().eval()
+    model = TransformerMLIP(named_config(config, **size.model_overrides, elements=elements_of(frames))).double().eval()
     start = time.perf_counter()
     report = run_bsct(model, frames, max_per_type=1, seed=0, progress=False, max_atoms_per_call=atoms_per_call,
                       scan_range=ScanRange(n_points=size.bsct_points, r_max_scale=size.bsct_r_max_scale,

@@ -7,13 +7,13 @@ epochs (set-up such as neighbour lists and validation, a few % of an epoch, is n
 The full sets are made on first use (`bsct data generate SYSTEM --size full`).
 
     OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py si cu water molecules
+    OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --epochs 100 si cu water molecules  # first definition
     OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --small-model si     # the `small` model instead
     OMP_NUM_THREADS=1 python benchmarks/full_study_cost.py --md 8 --md-ps 10.5 water cu si  # one MD step
 
 ``--md N`` times one MD force call (float64 energy + forces, as `bsct md` runs the models) of
 ``baseline`` and ``+diffknn`` on the study's first N MD start frames, batched as the harness
-batches replicas, and projects it to ``--md-ps`` of MD at the harness's timestep (0.5 fs with
-H, else 1 fs).
+batches replicas, and projects it to ``--md-ps`` of MD at the harness's default timestep.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import time
 import numpy as np
 import torch
 
+from bsct.md.run import MDConfig
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
 from bsct.study import SIZES, _frames, _md_frames
-from bsct.train.data import LabelledStructures
+from bsct.train.data import LabelledStructures, elements_of
 from bsct.train.loss import energy_force_loss
 
 
@@ -56,8 +57,8 @@ def step_seconds(cfg, frames, batch_size: int, n_steps: int, seed: int = 0) -> f
 def md_step_seconds(system: str, n_replicas: int, config: str, n_calls: int = 2) -> tuple[int, float]:
     """(atoms in the batch, mean seconds of one float64 energy + forces call) of an untrained model."""
     frames = _md_frames(_frames(system, "test", "full"))[:n_replicas]
-    elements = tuple(sorted({int(z) for a in frames for z in a.numbers}))
-    model = build_model(named_config(config, elements=elements, **SIZES["full"].model_overrides), seed=0).double().eval()
+    model = build_model(named_config(config, elements=elements_of(frames), **SIZES["full"].model_overrides),
+                        seed=0).double().eval()
     batch = AtomsBatch.from_atoms(frames)
     model(batch)  # warm-up
     t0 = time.perf_counter()
@@ -71,13 +72,14 @@ def main() -> None:
     parser.add_argument("systems", nargs="+")
     parser.add_argument("--steps", type=int, default=10, help="timed optimiser steps per system")
     parser.add_argument("--small-model", action="store_true", help="the `small` size's model on the full data")
+    parser.add_argument("--epochs", type=int, default=SIZES["full"].epochs, help="epochs the step time is projected to")
     parser.add_argument("--md", type=int, metavar="N", help="time one MD step of N replicas instead of training")
     parser.add_argument("--md-ps", type=float, default=10.5, help="MD length (ps) the MD step time is projected to")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.md:
         for system in args.systems:
-            timestep_fs = 0.5 if any(1 in a.numbers for a in _frames(system, "test", "full")) else 1.0
+            timestep_fs = MDConfig().resolved_timestep_fs(_md_frames(_frames(system, "test", "full"))[:args.md])
             n_steps = args.md_ps * 1000 / timestep_fs
             for config in ("baseline", "+diffknn"):
                 n_atoms, step_s = md_step_seconds(system, args.md, config)
@@ -88,13 +90,12 @@ def main() -> None:
     overrides = SIZES["small"].model_overrides if args.small_model else size.model_overrides
     for system in args.systems:
         train_frames = _frames(system, "train", "full")
-        elements = tuple(sorted({int(z) for a in train_frames for z in a.numbers}))
-        cfg = named_config("final", elements=elements, **overrides)
+        cfg = named_config("final", elements=elements_of(train_frames), **overrides)
         sample = [train_frames[k] for k in np.random.default_rng(0).choice(len(train_frames), 64, replace=False)]
         per_step = step_seconds(cfg, sample, size.batch_size, args.steps)
         epoch_s = per_step * len(train_frames) / size.batch_size
         print(f"{system}: {len(train_frames)} train frames, {per_step:.3f} s per step of {size.batch_size} -> "
-              f"{epoch_s / 60:.1f} min per epoch, {epoch_s * size.epochs / 3600:.2f} h for {size.epochs} epochs", flush=True)
+              f"{epoch_s / 60:.1f} min per epoch, {epoch_s * args.epochs / 3600:.2f} h for {args.epochs} epochs", flush=True)
 
 
 if __name__ == "__main__":

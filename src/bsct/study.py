@@ -69,7 +69,7 @@ class StudySize:
             evaluation of a 100-atom cell here).
         elastic: compute C11/C12/C44 for ``final`` and the reference potential.
         slow_reference_systems: systems whose reference method is too slow here for the MD test
-            (GFN2-xTB on a periodic 96-atom water box: ~17 s per evaluation on one core): it runs
+            (GFN2-xTB on a periodic 96-atom water box: its 120-point scan took 1,370 s on one core): it runs
             the third-party BSCT settings and no MD, so it has no MD entry and no correlation point.
         data_size: which reference datasets train and test the models: ``ci`` (committed in the
             package) or ``full`` (``bsct data generate SYSTEM --size full``; made on first use).

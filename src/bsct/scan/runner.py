@@ -103,9 +103,9 @@ def call_potential(potential: BatchedPotential, batch: AtomsBatch) -> tuple[np.n
     return energy, forces
 
 
-# Atoms per model call when a scan is evaluated in batches. Larger calls do not run faster on
-# CPU, and memory grows with the call: the water `full` +diffknn model held 11.5 GiB at 20,000
-# atoms per call, 1.4 GiB at 2,000, and its 240-point scan took 56 s vs 35 s.
+# Atoms per model call when a scan is evaluated in batches. Memory grows with the call: a `full`
+# size +diffknn model on water peaks at 11.7 GiB at 20,000 atoms per call and 1.4 GiB at 2,000
+# (benchmarks/bench_scan_memory.py, docs/benchmarks.md).
 MAX_ATOMS_PER_CALL = 2_000
 
 
