@@ -24,7 +24,7 @@ def one_run(system: str, config: str, atoms_per_call: int, unblocked: bool) -> d
 
     import torch
 
-    import bsct.model.neighborhood as neighborhood
+    from bsct.model import neighborhood
     from bsct import study
     from bsct.model.config import named_config
     from bsct.model.transformer import TransformerMLIP
@@ -66,7 +66,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for n, unblocked in settings:
         out = subprocess.run([sys.executable, __file__, "--system", args.system, "--config", args.config,
-                              "--one", str(n), "1" if unblocked else "0"], capture_output=True, text=True)
+                              "--one", str(n), "1" if unblocked else "0"], capture_output=True, text=True, check=False)
         if out.returncode:
             print(f"| {n:,} | {'no' if unblocked else 'yes'} | failed: {out.stderr.strip().splitlines()[-1]} | | |")
             continue
