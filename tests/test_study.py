@@ -88,6 +88,23 @@ def test_dask_local_cluster_runs_jobs(tmp_path):
     assert len(list((tmp_path / "cu").glob("*/row.json"))) == 2
 
 
+def test_study_dask_workers_keep_the_default_malloc_tuning():
+    import os
+
+    import dask
+    from dask.distributed import Client
+
+    from bsct.study import local_dask_cluster
+
+    # the premise: Dask's nanny would export this variable to every worker process
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+    with local_dask_cluster(1, processes=True) as cluster, Client(cluster) as client:
+        worker_env = client.run(lambda: dict(os.environ))
+    (env,) = worker_env.values()
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert env.get("OMP_NUM_THREADS") == "1"  # Dask's other worker settings are kept
+
+
 def test_a_failing_job_does_not_stop_the_others_and_a_rerun_finishes_it(tmp_path, monkeypatch):
     import bsct.study as study
 

@@ -26,6 +26,7 @@ or fan out over a Dask cluster (``executor="dask"``: an existing scheduler addre
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import hashlib
@@ -710,19 +711,38 @@ def _run_local(jobs, cfg, on_done, on_fail):
         on_done(job, row)
 
 
+@contextlib.contextmanager
+def local_dask_cluster(n_workers: int, processes: bool = True):
+    """A Dask ``LocalCluster`` of one-thread workers that keep glibc's default ``malloc`` tuning.
+
+    Dask's nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` to its workers to hand memory back to
+    the OS. Setting that variable at all also fixes glibc's mmap threshold at 128 KiB, so every
+    large torch temporary becomes a fresh ``mmap`` whose pages fault in zero-filled: about a third
+    of a study worker's CPU went to the kernel (docs/benchmarks.md, "Dask workers and malloc").
+    The setting holds for the cluster's whole life: nannies start (and restart) workers after
+    ``LocalCluster()`` returns.
+    """
+    import dask
+    from dask.distributed import LocalCluster
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
+            LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                         dashboard_address=":0") as cluster:  # any free port: never clash with another cluster
+        yield cluster
+
+
 def _run_dask(jobs, cfg, on_done, on_fail, address: str | None, n_workers: int, processes: bool):
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ValueError('executor "dask" needs dask.distributed: pip install "dask[distributed]"') from exc
-    cluster = None
-    if address is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=":0")  # any free port: never clash with another cluster
-        client = Client(cluster)
-    else:
-        client = Client(address)
-    try:
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            client = stack.enter_context(Client(stack.enter_context(local_dask_cluster(n_workers, processes))))
+        else:
+            client = stack.enter_context(Client(address))
         futures = {client.submit(run_job, job, cfg, pure=False, key=f"bsct-study-{job.system}-{job.slug}"): job
                    for job in jobs}
         for future in as_completed(futures):
@@ -732,10 +752,6 @@ def _run_dask(jobs, cfg, on_done, on_fail, address: str | None, n_workers: int, 
                 on_fail(futures[future], exc)
                 continue
             on_done(futures[future], row)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_study(
