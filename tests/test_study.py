@@ -12,6 +12,7 @@ import pytest
 from bsct.study import (
     KINDS,
     SIZES,
+    STEP_SECONDS,
     StudyConfig,
     _cached_step,
     correlation_summary,
@@ -66,6 +67,11 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     ratios = [r["cost_ratio_bsct_over_md"] for r in rows.values()]  # ci: no third-party rows
     assert (f"- cost ratio BSCT s / MD s (one MD protocol, n = {len(ratios)}): median {np.median(ratios):.2g}"
             in (Path(cfg.out_dir) / "ablation.md").read_text())
+    # the study's cost: every step's wall time summed, in worker-hours
+    total_h = sum(r.get(k) or 0.0 for r in rows.values() for _, k in STEP_SECONDS) / 3600.0
+    assert total_h > 0 and rows["final"]["train_seconds"] > 0
+    assert "| all | " in (Path(cfg.out_dir) / "ablation.md").read_text()
+    assert f" | {total_h:.2f} |\n" in (Path(cfg.out_dir) / "ablation.md").read_text()
 
 
 def test_rerun_resumes_from_the_cache(ci_study):

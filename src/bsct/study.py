@@ -617,6 +617,7 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
         el = _elastic_step(job, potential_ref, cfg, job_dir, depends)
         if el is not None:
             row["elastic"] = {k: el[k] for k in ("a0_angstrom", "C11", "C12", "C44", "bulk_modulus_gpa_eos")}
+            row["elastic_seconds"] = el["step_wall_seconds"]
     row["job_wall_seconds_this_run"] = time.perf_counter() - t0
     row = clean_json(row)
     (job_dir / "row.json").write_text(json.dumps(row, indent=1))
@@ -910,7 +911,35 @@ def ablation_markdown(result: StudyResult) -> str:
                        "scores this; from the reference labels alone, docs/fsd.md)."), ""]
     lines += correlation_markdown(result.correlation)
     lines += cost_markdown(result.rows)
+    lines += ["", *step_time_markdown(result.rows)]
     return "\n".join(lines) + "\n"
+
+
+STEP_SECONDS = (("train", "train_seconds"), ("errors", "errors_seconds"), ("BSCT", "bsct_seconds"),
+                ("FSD", "fsd_seconds"), ("MD", "md_seconds"), ("elastic", "elastic_seconds"))
+
+
+def step_time_markdown(rows: Sequence[dict]) -> list[str]:
+    """Summed wall time of every step, per system, in worker-hours: the study's cost.
+
+    This total does not depend on how many workers ran the study or on how many sessions it
+    was spread over. Wall time on W workers is at least total / W.
+    """
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    lines = ["Summed step times (worker-hours; each step's own wall time, cached steps count what they cost "
+             "when they ran):", "",
+             "| system | " + " | ".join(name for name, _ in STEP_SECONDS) + " | total |",
+             "|---" * (len(STEP_SECONDS) + 2) + "|"]
+    grand = np.zeros(len(STEP_SECONDS))
+    for system in systems + ["all"]:
+        if system == "all":
+            hours = grand
+        else:
+            hours = np.array([sum(r.get(key) or 0.0 for r in rows if r["system"] == system)
+                              for _, key in STEP_SECONDS]) / 3600.0
+            grand = grand + hours
+        lines.append(f"| {system} | " + " | ".join(f"{h:.2f}" for h in hours) + f" | {hours.sum():.2f} |")
+    return lines
 
 
 def cost_markdown(rows: Sequence[dict]) -> list[str]:
