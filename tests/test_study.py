@@ -16,6 +16,7 @@ from bsct.study import (
     StudyConfig,
     _cached_step,
     correlation_summary,
+    elastic_markdown,
     plot_correlation,
     potential_zoo,
     run_study,
@@ -209,6 +210,21 @@ def test_cached_step_recomputes_only_when_settings_change(tmp_path):
     assert _cached_step(path, {"a": 1}, compute)["cached"] is True
     assert _cached_step(path, {"a": 2}, compute)["value"] == 2
     assert len(calls) == 2
+
+
+def test_elastic_table_gives_each_constant_and_its_deviation_from_the_reference():
+    reference = {"a0_angstrom": 3.59, "C11": 172.6, "C12": 115.4, "C44": 89.9, "bulk_modulus_gpa_eos": 134.4}
+    model = {"a0_angstrom": 3.61, "C11": 158.5, "C12": 82.7, "C44": 75.8, "bulk_modulus_gpa_eos": 108.2}
+    rows = [{"system": "cu", "potential": "final", "kind": "variant", "elastic": model},
+            {"system": "cu", "potential": "emt", "kind": "reference", "elastic": reference},
+            {"system": "cu", "potential": "baseline", "kind": "variant"}]
+    lines = elastic_markdown(rows)
+    final = next(line for line in lines if "| final |" in line)
+    for key in ("C11", "C12", "C44", "bulk_modulus_gpa_eos"):
+        assert f"{model[key]:.1f} ({100 * (model[key] - reference[key]) / reference[key]:+.0f} %)" in final
+    assert "| cu | emt | 3.590 | 172.6 | 115.4 | 89.9 | 134.4 |" in lines
+    assert not any("baseline" in line for line in lines)
+    assert elastic_markdown(rows[2:]) == []
 
 
 def test_correlation_summary_sign_and_planted_subset():

@@ -912,7 +912,33 @@ def ablation_markdown(result: StudyResult) -> str:
     lines += correlation_markdown(result.correlation)
     lines += cost_markdown(result.rows)
     lines += ["", *step_time_markdown(result.rows)]
+    elastic = elastic_markdown(result.rows)
+    if elastic:
+        lines += ["", *elastic]
     return "\n".join(lines) + "\n"
+
+
+def elastic_markdown(rows: Sequence[dict]) -> list[str]:
+    """C11, C12, C44 (GPa), a0 and the EOS bulk modulus of every row that has them, with each
+    constant's deviation from the system's reference potential in %. Empty without elastic rows."""
+    with_elastic = [r for r in rows if r.get("elastic")]
+    if not with_elastic:
+        return []
+    reference = {r["system"]: r["elastic"] for r in with_elastic if r["kind"] == "reference"}
+    lines = ["Elastic constants (GPa) at each potential's own lattice constant a0; in brackets the deviation "
+             "from the reference potential:", "",
+             "| system | potential | a0 (Å) | C11 | C12 | C44 | B from EOS |", "|---|---|---|---|---|---|---|"]
+    for r in with_elastic:
+        el, ref = r["elastic"], reference.get(r["system"])
+
+        def cell(key: str) -> str:
+            if ref is None or r["kind"] == "reference":
+                return f"{el[key]:.1f}"
+            return f"{el[key]:.1f} ({100.0 * (el[key] - ref[key]) / ref[key]:+.0f} %)"
+
+        lines.append(f"| {r['system']} | {r['potential']} | {el['a0_angstrom']:.3f} | {cell('C11')} | {cell('C12')} "
+                     f"| {cell('C44')} | {cell('bulk_modulus_gpa_eos')} |")
+    return lines
 
 
 STEP_SECONDS = (("train", "train_seconds"), ("errors", "errors_seconds"), ("BSCT", "bsct_seconds"),
