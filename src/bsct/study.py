@@ -741,7 +741,8 @@ def _run_dask(jobs, cfg, on_done, on_fail, address: str | None, n_workers: int, 
         raise ValueError('executor "dask" needs dask.distributed: pip install "dask[distributed]"') from exc
     with contextlib.ExitStack() as stack:
         if address is None:
-            client = stack.enter_context(Client(stack.enter_context(local_dask_cluster(n_workers, processes))))
+            cluster = stack.enter_context(local_dask_cluster(n_workers, processes))
+            client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(address))
         futures = {client.submit(run_job, job, cfg, pure=False, key=f"bsct-study-{job.system}-{job.slug}"): job
@@ -929,15 +930,11 @@ def elastic_markdown(rows: Sequence[dict]) -> list[str]:
              "from the reference potential:", "",
              "| system | potential | a0 (Å) | C11 | C12 | C44 | B from EOS |", "|---|---|---|---|---|---|---|"]
     for r in with_elastic:
-        el, ref = r["elastic"], reference.get(r["system"])
-
-        def cell(key: str) -> str:
-            if ref is None or r["kind"] == "reference":
-                return f"{el[key]:.1f}"
-            return f"{el[key]:.1f} ({100.0 * (el[key] - ref[key]) / ref[key]:+.0f} %)"
-
-        lines.append(f"| {r['system']} | {r['potential']} | {el['a0_angstrom']:.3f} | {cell('C11')} | {cell('C12')} "
-                     f"| {cell('C44')} | {cell('bulk_modulus_gpa_eos')} |")
+        el = r["elastic"]
+        ref = None if r["kind"] == "reference" else reference.get(r["system"])
+        cells = [f"{el[k]:.1f}" + ("" if ref is None else f" ({100.0 * (el[k] - ref[k]) / ref[k]:+.0f} %)")
+                 for k in ("C11", "C12", "C44", "bulk_modulus_gpa_eos")]
+        lines.append(f"| {r['system']} | {r['potential']} | {el['a0_angstrom']:.3f} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -956,15 +953,11 @@ def step_time_markdown(rows: Sequence[dict]) -> list[str]:
              "when they ran):", "",
              "| system | " + " | ".join(name for name, _ in STEP_SECONDS) + " | total |",
              "|---" * (len(STEP_SECONDS) + 2) + "|"]
-    grand = np.zeros(len(STEP_SECONDS))
-    for system in systems + ["all"]:
-        if system == "all":
-            hours = grand
-        else:
-            hours = np.array([sum(r.get(key) or 0.0 for r in rows if r["system"] == system)
-                              for _, key in STEP_SECONDS]) / 3600.0
-            grand = grand + hours
-        lines.append(f"| {system} | " + " | ".join(f"{h:.2f}" for h in hours) + f" | {hours.sum():.2f} |")
+    hours = {system: np.array([sum(r.get(key) or 0.0 for r in rows if r["system"] == system)
+                               for _, key in STEP_SECONDS]) / 3600.0 for system in systems}
+    hours["all"] = sum(hours.values(), np.zeros(len(STEP_SECONDS)))
+    lines += [f"| {system} | " + " | ".join(f"{h:.2f}" for h in per_step) + f" | {per_step.sum():.2f} |"
+              for system, per_step in hours.items()]
     return lines
 
 
