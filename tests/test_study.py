@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bsct.data import ci_path, read_structures
 from bsct.study import (
     KINDS,
     SIZES,
     STEP_SECONDS,
     StudyConfig,
     _cached_step,
+    config_type_error_markdown,
     correlation_summary,
     elastic_markdown,
     plot_correlation,
@@ -74,6 +76,17 @@ def test_ci_study_runs_every_step_and_writes_its_outputs(ci_study):
     all_row = next(line for line in (Path(cfg.out_dir) / "ablation.md").read_text().splitlines()
                    if line.startswith("| all | "))
     assert all_row == "| all | " + " | ".join(f"{h:.2f}" for h in step_h) + f" | {sum(step_h):.2f} |"
+    # errors per structure type: the groups partition each split and recombine to the split's RMSE
+    for r in rows.values():
+        for split, groups in r["errors_by_config_type"].items():
+            n_frames = np.array([g["n_frames"] for g in groups.values()])
+            assert n_frames.sum() == len(read_structures(ci_path("cu", split)))
+            e_rmse = np.array([g["energy_rmse_mev_per_atom"] for g in groups.values()])
+            assert np.sqrt((n_frames * e_rmse**2).sum() / n_frames.sum()) == pytest.approx(
+                r[f"{split}_energy_rmse_mev_per_atom"], rel=1e-9)
+    assert all(abs(g["energy_mean_error_mev_per_atom"]) < 1e-3  # EMT labelled the data
+               for groups in rows["emt"]["errors_by_config_type"].values() for g in groups.values())
+    assert "Errors by structure type, cu:" in (Path(cfg.out_dir) / "ablation.md").read_text()
 
 
 def test_rerun_resumes_from_the_cache(ci_study):
@@ -226,6 +239,25 @@ def test_elastic_table_gives_each_constant_and_its_deviation_from_the_reference(
     assert "| cu | emt | 3.590 | 172.6 | 115.4 | 89.9 | 134.4 |" in lines
     assert not any("baseline" in line for line in lines)
     assert elastic_markdown(rows[2:]) == []
+
+
+def test_config_type_table_gives_each_variant_its_energy_offset_and_force_rmse_per_type():
+    def group(mean, f_rmse, n):
+        return {"energy_mean_error_mev_per_atom": mean, "force_rmse_mev_per_angstrom": f_rmse, "n_frames": n}
+
+    final = {"test": {"bulk": group(7.24, 15.6, 12), "slab": group(-18.6, 20.2, 5)}, "unseen": {"bcc": group(40.0, 52.7, 4)}}
+    baseline = {"test": {"bulk": group(1.8, 33.0, 12)}}
+    rows = [{"system": "cu", "potential": "baseline", "kind": "variant", "errors_by_config_type": baseline},
+            {"system": "cu", "potential": "final", "kind": "variant", "errors_by_config_type": final},
+            {"system": "cu", "potential": "emt", "kind": "reference", "errors_by_config_type": baseline},
+            {"system": "si", "potential": "final", "kind": "variant"}]
+    lines = config_type_error_markdown(rows)
+    assert "| split | config_type | frames | baseline | final |" in lines  # the reference is not a variant
+    assert "| test | bulk | 12 | +1.8 · 33 | +7.2 · 16 |" in lines
+    assert "| test | slab | 5 | – | -18.6 · 20 |" in lines  # a type one potential was not measured on
+    assert "| unseen | bcc | 4 | – | +40.0 · 53 |" in lines
+    assert not any(line.startswith("Errors by structure type, si") for line in lines)  # no si row has it
+    assert config_type_error_markdown(rows[3:]) == []
 
 
 def test_correlation_summary_sign_and_planted_subset():

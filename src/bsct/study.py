@@ -6,7 +6,7 @@ Orchestration only; the science lives in the modules it calls:
 step       what it does                                                     done by
 =========  ===============================================================  ==========================
 train      train a Transformer variant (or reuse its cached checkpoint)      :func:`bsct.train.loop.train`
-errors     energy / force RMSE on the ``test`` and ``unseen`` splits       :class:`bsct.train.loss.ErrorAccumulator`
+errors     energy / force errors on ``test``/``unseen``, per config_type    :class:`bsct.train.loss.ErrorAccumulator`
 bsct       BSCT score of the potential on a held-out structure              :func:`bsct.scan.api.run_bsct`
 md         MD stability from the ``test`` structures                        :func:`bsct.md.run.run_md_stability`
 elastic    C11, C12, C44 of the crystal (``final`` and references only)     :func:`bsct.metrics.elastic.elastic_constants_cubic`
@@ -393,7 +393,7 @@ def _train_step(job: PotentialJob, cfg: StudyConfig, job_dir: Path) -> dict:
 
 def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
     settings = {"potential": potential_ref, "depends": depends, "splits": ["test", "unseen"],
-                **_data_settings(cfg.study_size)}
+                "by": "config_type", **_data_settings(cfg.study_size)}
 
     def compute() -> dict:
         import torch
@@ -404,16 +404,21 @@ def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
         from bsct.train.loss import ErrorAccumulator
 
         potential = load_potential(potential_ref)
-        out = {}
+        out: dict = {"by_config_type": {}}
         for split in ("test", "unseen"):
             acc = ErrorAccumulator()
+            groups: dict[str, ErrorAccumulator] = {}
             for atoms in _frames(job.system, split, cfg.study_size.data_size):
                 energy_ev, forces = labels_of(atoms)
                 pred = potential(AtomsBatch.from_atoms([atoms]))
-                acc.add(pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
+                args = (pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
                         torch.tensor([energy_ev], dtype=torch.float64),
                         torch.as_tensor(forces, dtype=torch.float64), torch.tensor([len(atoms)]))
+                acc.add(*args)
+                groups.setdefault(str(atoms.info.get("config_type", "(none)")), ErrorAccumulator()).add(*args)
             out[split] = acc.metrics()
+            out["by_config_type"][split] = {name: {**g.metrics(), "n_frames": g.n_systems}
+                                            for name, g in sorted(groups.items())}
         return out
 
     return _cached_step(job_dir / "errors.json", settings, compute)
@@ -594,6 +599,7 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
         row[f"{split}_energy_rmse_mev_per_atom"] = err[split]["energy_rmse_mev_per_atom"]
         row[f"{split}_force_rmse_mev_per_angstrom"] = err[split]["force_rmse_mev_per_angstrom"]
     row["errors_seconds"] = err["step_wall_seconds"]
+    row["errors_by_config_type"] = err["by_config_type"]
     bsct = _bsct_step(job, potential_ref, cfg, job_dir, depends)
     row.update(bsct_score=bsct["score"], bsct_seconds=bsct["wall_seconds"], bsct_model_calls=bsct["n_model_calls"],
                bsct_points=bsct["n_points"], bsct_artifacts=bsct["n_artifacts"], bsct_artifact_kinds=bsct["artifact_kinds"])
@@ -916,6 +922,9 @@ def ablation_markdown(result: StudyResult) -> str:
     elastic = elastic_markdown(result.rows)
     if elastic:
         lines += ["", *elastic]
+    by_type = config_type_error_markdown(result.rows)
+    if by_type:
+        lines += ["", *by_type]
     return "\n".join(lines) + "\n"
 
 
@@ -935,6 +944,39 @@ def elastic_markdown(rows: Sequence[dict]) -> list[str]:
         cells = [f"{el[k]:.1f}" + ("" if ref is None else f" ({100.0 * (el[k] - ref[k]) / ref[k]:+.0f} %)")
                  for k in ("C11", "C12", "C44", "bulk_modulus_gpa_eos")]
         lines.append(f"| {r['system']} | {r['potential']} | {el['a0_angstrom']:.3f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def config_type_error_markdown(rows: Sequence[dict], kinds: tuple[str, ...] = ("variant",)) -> list[str]:
+    """Per system, the errors of each structure type (``atoms.info["config_type"]``) for the rows of
+    the given kinds: signed mean energy error (prediction − reference, meV/atom) · force RMSE (meV/Å).
+
+    A model can fit forces well and still put whole structure types at the wrong energy (a
+    surface, a vacancy, a strained cell): that shows here as an offset shared by a type, and it
+    is what moves lattice constants, elastic constants and formation energies.
+    """
+    lines: list[str] = []
+    for system in dict.fromkeys(r["system"] for r in rows):
+        chosen = [r for r in rows if r["system"] == system and r["kind"] in kinds and r.get("errors_by_config_type")]
+        if not chosen:
+            continue
+        types = list(dict.fromkeys((split, name) for r in chosen
+                                   for split, groups in r["errors_by_config_type"].items() for name in groups))
+        lines += [(f"Errors by structure type, {system}: mean energy error (meV/atom, prediction − reference) · "
+                   "force RMSE (meV/Å):"), "",
+                  "| split | config_type | frames | " + " | ".join(r["potential"] for r in chosen) + " |",
+                  "|---" * (len(chosen) + 3) + "|"]
+        for split, name in types:
+            cells, n_frames = [], None
+            for r in chosen:
+                g = r["errors_by_config_type"].get(split, {}).get(name)
+                if g is None:
+                    cells.append("–")
+                    continue
+                n_frames = g["n_frames"]
+                cells.append(f"{g['energy_mean_error_mev_per_atom']:+.1f} · {g['force_rmse_mev_per_angstrom']:.0f}")
+            lines.append(f"| {split} | {name} | {n_frames} | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines
 
 

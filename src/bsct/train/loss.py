@@ -27,15 +27,21 @@ def energy_force_loss(
 
 
 class ErrorAccumulator:
-    """Running sums for energy (per atom) and force errors over many batches."""
+    """Running sums for energy (per atom) and force errors over many batches.
+
+    Besides RMSE and MAE it keeps the signed mean energy error (prediction − reference): an
+    offset shared by a group of structures (a surface, a strained cell) shows there and not in
+    the forces, and it is what shifts formation energies and equations of state.
+    """
 
     def __init__(self):
-        self.e_sq = self.e_abs = self.f_sq = self.f_abs = 0.0
+        self.e_sum = self.e_sq = self.e_abs = self.f_sq = self.f_abs = 0.0
         self.n_systems = self.n_components = 0
 
     def add(self, energy_pred_ev, forces_pred, energy_ev, forces, n_atoms_per_system) -> None:
         e_err = ((energy_pred_ev - energy_ev) / n_atoms_per_system.to(energy_ev.dtype)).detach().double()
         f_err = (forces_pred - forces).detach().double()
+        self.e_sum += float(e_err.sum())
         self.e_sq += float((e_err**2).sum())
         self.e_abs += float(e_err.abs().sum())
         self.f_sq += float((f_err**2).sum())
@@ -48,6 +54,7 @@ class ErrorAccumulator:
         return {
             "energy_rmse_mev_per_atom": 1000.0 * (self.e_sq / ns) ** 0.5,
             "energy_mae_mev_per_atom": 1000.0 * self.e_abs / ns,
+            "energy_mean_error_mev_per_atom": 1000.0 * self.e_sum / ns,
             "force_rmse_mev_per_angstrom": 1000.0 * (self.f_sq / nc) ** 0.5,
             "force_mae_mev_per_angstrom": 1000.0 * self.f_abs / nc,
         }
