@@ -11,6 +11,7 @@ import pytest
 
 from bsct.data import ci_path, read_structures
 from bsct.study import (
+    CU_MORSE,
     KINDS,
     SIZES,
     STEP_SECONDS,
@@ -203,6 +204,25 @@ def test_zoo_has_twelve_potentials_of_every_kind_on_cu_and_si():
     assert {j.kind for j in zoo} == set(KINDS)
     assert all(j.system == "cu" for j in zoo if j.kind == "planted")  # planted controls are labelled, Cu only
     assert len({(j.system, j.slug) for j in zoo}) == len(zoo)  # one folder per job
+
+
+def test_cu_planted_controls_hold_fcc_copper_at_the_data_lattice_constant():
+    """The smooth control must be a stable crystal, or MD fails it (and its twin) for another reason."""
+    from ase import units
+    from ase.build import bulk
+
+    from bsct.metrics.elastic import elastic_constants_cubic
+    from bsct.potentials import TorchCalculator
+    from bsct.potentials.registry import load_potential
+
+    specs = {job.name: job.spec for job in potential_zoo("cu", SIZES["ci"], third_party=False) if job.kind == "planted"}
+    control = load_potential(specs["morse (control)"])
+    cell = bulk("Cu", "fcc", a=3.59, cubic=True)
+    cell.calc = TorchCalculator(control)
+    assert abs(cell.get_stress()[:3].mean() / units.GPa) < 0.5
+    c = elastic_constants_cubic(cell, control, relax_internal=False)
+    assert c["C11"] - c["C12"] > 20 and c["C11"] + 2 * c["C12"] > 100 and c["C44"] > 20  # Born criteria, with room
+    assert CU_MORSE in specs["planted energy step"]  # the twin differs by the planted step only
 
 
 def test_unknown_size_or_potential_is_a_clear_error(tmp_path):
