@@ -183,6 +183,34 @@ def test_resume_refuses_a_different_protocol(cu4, tmp_path):
                          out_dir=tmp_path, resume=True)
 
 
+def test_resume_refuses_the_replicas_of_another_potential(cu4, tmp_path):
+    """The same protocol under the same display name is not enough: the potential itself must match."""
+    cfg = MDConfig(time_ps=0.01, timestep_fs=2.0, equilibration_ps=0.0, replicas=1)
+    run_md_stability("morse", [cu4], cfg, out_dir=tmp_path / "spec", model_name="control")
+    with pytest.raises(ValueError, match="potential"):
+        run_md_stability("morse[r0_angstrom=2.775]", [cu4], cfg, out_dir=tmp_path / "spec", resume=True,
+                         model_name="control")
+    run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path / "object")
+    with pytest.raises(ValueError, match="potential"):
+        run_md_stability(Morse(r0_angstrom=2.775), [cu4], cfg, out_dir=tmp_path / "object", resume=True)
+    assert len(run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path / "object", resume=True).runs) == 1
+
+
+def test_resume_refuses_a_retrained_checkpoint_at_the_same_path(cu4, tmp_path):
+    from bsct.model import ModelConfig, build_model
+    from bsct.model.checkpoint import save_checkpoint
+
+    path = tmp_path / "model.pt"
+    cfg = MDConfig(time_ps=0.01, timestep_fs=2.0, equilibration_ps=0.0, replicas=1)
+    tiny = ModelConfig(elements=(29,), hidden_dim=8, n_layers=1, n_heads=2, n_vector_channels=2, n_rbf=4,
+                       r_cut_angstrom=4.0, k_neighbors=8)
+    save_checkpoint(path, build_model(tiny, seed=0))
+    run_md_stability(str(path), [cu4], cfg, out_dir=tmp_path / "md")
+    save_checkpoint(path, build_model(tiny, seed=1))  # "retrained": other weights, same file name
+    with pytest.raises(ValueError, match="potential"):
+        run_md_stability(str(path), [cu4], cfg, out_dir=tmp_path / "md", resume=True)
+
+
 def test_summary_numbers(cu4):
     cfg = MDConfig(time_ps=0.1, timestep_fs=2.0, equilibration_ps=0.0, replicas=4)
     structures = [cu4.repeat((2, 1, 1)), cu4]

@@ -162,6 +162,22 @@ def test_command_writes_json_plots_html_and_resumes(tmp_path, capsys):
     assert main(["diatomics", "--model", "emt", "--elements", "H", "--out", str(out), "--resume", "--no-progress"]) == 2
 
 
+def test_resume_refuses_a_retrained_checkpoint_at_the_same_path(tmp_path):
+    from bsct.model import ModelConfig, build_model
+    from bsct.model.checkpoint import save_checkpoint
+
+    tiny = ModelConfig(elements=(29,), hidden_dim=8, n_layers=1, n_heads=2, n_vector_channels=2, n_rbf=4,
+                       r_cut_angstrom=4.0, k_neighbors=8)
+    path, out = tmp_path / "model.pt", tmp_path / "out"
+    args = ["diatomics", "--model", str(path), "--elements", "Cu", "--out", str(out), "--step", "0.2",
+            "--no-progress"]
+    save_checkpoint(path, build_model(tiny, seed=0))
+    assert main(args) == 0
+    assert main(args + ["--resume"]) == 0  # the same file: resumes
+    save_checkpoint(path, build_model(tiny, seed=1))  # retrained in place
+    assert main(args + ["--resume"]) == 2
+
+
 def test_missing_package_names_what_to_install(monkeypatch, tmp_path, caplog):
     monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet now raises ImportError
     monkeypatch.setitem(sys.modules, "chgnet.model", None)

@@ -96,6 +96,10 @@ def test_resume_skips_finished_bonds(tmp_path):
     assert pot.calls == 0 and again.score == first.score
     with pytest.raises(ValueError, match="cannot resume"):
         run_bsct(pot, data, out_dir=tmp_path, progress=False, resume=True, seed=5)
+    other = CountingMorse()
+    other.r0_angstrom = 2.775  # same class and name, another potential
+    with pytest.raises(ValueError, match="cannot resume"):
+        run_bsct(other, data, out_dir=tmp_path, progress=False, refine_jumps=False, resume=True)
 
 
 def test_ase_calculator_runs_point_by_point_behind_the_same_runner():

@@ -135,8 +135,16 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
     assert again["systems"] == first["systems"] | {"N-O/4583": again["systems"]["N-O/4583"]}
     assert {k: again["systems"]["N-O/4583"][k] for k in METRIC_KEYS} == {
         k: first["systems"]["N-O/4583"][k] for k in METRIC_KEYS}
-    with pytest.raises(ValueError, match="written by model 'morse'"):
+    with pytest.raises(ValueError, match="written by another potential \\('morse'"):
         run_fsd("lj", sample_copy, out, resume=True, progress=False)
+
+
+def test_fsd_resume_refuses_another_potential_under_the_same_name(sample_copy, tmp_path):
+    one = {"bond_types": ["N-O"], "limit_per_type": 1, "progress": False, "plots": False}
+    run_fsd(Morse(), sample_copy, tmp_path / "out", **one)
+    with pytest.raises(ValueError, match="another potential"):
+        run_fsd(Morse(r0_angstrom=2.775), sample_copy, tmp_path / "out", resume=True, **one)
+    assert run_fsd(Morse(), sample_copy, tmp_path / "out", resume=True, **one)["systems"]
 
 
 def test_bad_system_stops_the_run_unless_skipped_and_is_then_listed(sample_copy):

@@ -448,20 +448,22 @@ def run_md_stability(
         config: MD settings (:class:`MDConfig`).
         criteria: failure thresholds (:class:`~bsct.md.criteria.StabilityCriteria`).
         out_dir: if given, each finished replica is appended to ``out_dir/md_runs.jsonl`` at once.
-        resume: keep the replicas already in ``md_runs.jsonl`` (same protocol required) and run
-            only the missing ones.
+        resume: keep the replicas already in ``md_runs.jsonl`` (same protocol and same potential,
+            :func:`~bsct.potentials.registry.potential_identity`, required) and run only the
+            missing ones.
         model_name: recorded in the results and the resume header.
         on_run_finished: called with each :class:`RunResult` as it finishes (after it is saved).
 
     Returns:
         :class:`MDStabilityResult` with the runs ordered by replica and the summary.
     """
-    from bsct.potentials.registry import load_potential
+    from bsct.potentials.registry import load_potential, potential_identity
 
     if len(structures) == 0:
         raise ValueError("need at least one starting structure")
     if config.replicas < 1:
         raise ValueError("replicas must be >= 1")
+    identity = potential_identity(potential)  # before loading: a SPEC names the potential best
     potential = load_potential(potential)
     name = model_name or getattr(potential, "name", None) or type(potential).__name__
     timestep_fs = config.resolved_timestep_fs(structures)
@@ -482,6 +484,7 @@ def run_md_stability(
     md_settings["timestep_fs"] = timestep_fs
     protocol = {
         "model": name,
+        "potential": identity,
         "md": md_settings,
         "criteria": criteria.to_dict(),
         "n_structures": len(structures),

@@ -209,3 +209,31 @@ def load_potential(spec) -> BatchedPotential:
             raise ValueError(f"model {spec!r}: module {module_name!r} has no attribute {attr!r}")
         return as_batched(factory())
     raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
+
+
+def potential_identity(potential) -> dict:
+    """What a saved result must match to count as the same potential (used to refuse resuming).
+
+    A SPEC string is itself (a checkpoint path with its file's SHA-256, so a retrained model at
+    the same path is a different potential); an object is its type, its plain-number attributes
+    (a Morse depth, a cutoff) and, for a torch module, the SHA-256 of its weights.
+    """
+    import hashlib
+
+    import torch
+
+    if isinstance(potential, str):
+        path = Path(potential)
+        if path.is_file():
+            return {"spec": potential, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        return {"spec": potential}
+    identity = {"type": f"{type(potential).__module__}.{type(potential).__qualname__}",
+                "params": {k: v for k, v in sorted(getattr(potential, "__dict__", {}).items())
+                           if not k.startswith("_") and isinstance(v, (bool, int, float, str))}}
+    if isinstance(potential, torch.nn.Module):
+        digest = hashlib.sha256()
+        for name, tensor in sorted(potential.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        identity["weights_sha256"] = digest.hexdigest()
+    return identity

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.potentials.registry import load_potential
+from bsct.potentials.registry import load_potential, potential_identity
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
@@ -145,11 +145,13 @@ def _load_structures(data) -> list[Atoms]:
     return list(data)
 
 
-def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, resume: bool) -> Path:
-    """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run."""
+def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict, resume: bool) -> Path:
+    """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run of the
+    same potential (:func:`~bsct.potentials.registry.potential_identity`: a retrained checkpoint
+    at the same path is another potential)."""
     curves_dir = out_dir / "curves"
     manifest = out_dir / "run.json"
-    wanted = {"model": model, "config": config.fingerprint()}
+    wanted = {"model": model, "potential": identity, "config": config.fingerprint()}
     if manifest.exists() and resume:
         have = json.loads(manifest.read_text())
         if have != wanted:
@@ -184,6 +186,7 @@ def run_bsct(
     """
     t_start = time.perf_counter()
     config = dataclasses.replace(config or BSCTConfig(), **overrides)
+    identity = potential_identity(model)
     potential: BatchedPotential = load_potential(model)
     name = model if isinstance(model, str) else getattr(potential, "name", type(potential).__name__)
     structures = _load_structures(data)
@@ -192,7 +195,7 @@ def run_bsct(
     )
     log.info("model %s: %d bond(s) of %d type(s) to scan (%s)", name, len(selection.bonds), len(selection.counts_chosen),
              ", ".join(f"{t}: {n}/{selection.counts_found[t]}" for t, n in selection.counts_chosen.items()))
-    curves_dir = _check_run_dir(Path(out_dir), config, str(name), resume) if out_dir is not None else None
+    curves_dir = _check_run_dir(Path(out_dir), config, str(name), identity, resume) if out_dir is not None else None
     cutoff = potential.cutoff_angstrom
     results: list[BondResult] = []
     model_seconds, n_calls = 0.0, 0

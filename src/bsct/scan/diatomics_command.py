@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bsct.metrics.arena import METRIC_NAMES
-    from bsct.potentials.registry import load_potential
+    from bsct.potentials.registry import load_potential, potential_identity
     from bsct.report.diatomics_plots import write_diatomics_report
     from bsct.report.json_report import clean_json
     from bsct.scan.diatomics import DiatomicGrid, parse_pairs, run_diatomics
@@ -43,14 +43,16 @@ def run(args: argparse.Namespace) -> int:
     json_path = out / "diatomics.json"
     grid = DiatomicGrid(step_angstrom=args.step)
     done: dict = {}
+    identity = clean_json(potential_identity(args.model))  # a retrained checkpoint at one path differs
     if args.resume and json_path.exists():
         old = json.loads(json_path.read_text())
-        if old.get("model") != args.model or old.get("grid") != clean_json(vars(grid)):
-            raise ValueError(f"{json_path} holds model {old.get('model')!r} on grid {old.get('grid')}; "
-                             "use another --out or the same --model and --step")
+        if (old.get("model"), old.get("potential"), old.get("grid")) != (args.model, identity, clean_json(vars(grid))):
+            raise ValueError(f"{json_path} holds model {old.get('model')!r} ({old.get('potential')}) on grid "
+                             f"{old.get('grid')}; use another --out or the same --model and --step")
         done = old["pairs"]
     potential = load_potential(args.model)
-    data = {"schema": SCHEMA, "model": args.model, "model_name": getattr(potential, "name", args.model),
+    data = {"schema": SCHEMA, "model": args.model, "potential": identity,
+            "model_name": getattr(potential, "name", args.model),
             "cutoff_angstrom": potential.cutoff_angstrom, "grid": clean_json(vars(grid)), "versions": _versions(),
             "pairs": dict(done)}
 

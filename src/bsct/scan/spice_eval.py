@@ -38,7 +38,7 @@ from bsct.metrics.fsd import (
 )
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.potentials.registry import load_potential, spec_with_charge
+from bsct.potentials.registry import load_potential, potential_identity, spec_with_charge
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 
 log = logging.getLogger(__name__)
@@ -206,11 +206,13 @@ def _plot_path(prediction_file: Path) -> Path:
     return prediction_file.parent.parent / "plots" / prediction_file.with_suffix(".png").name
 
 
-def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float) -> None:
-    """Atomic write, so a killed run never leaves a half-written system behind."""
+def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float,
+                    identity: dict | None = None) -> None:
+    """Atomic write, so a killed run never leaves a half-written system behind. ``identity``
+    (:func:`~bsct.potentials.registry.potential_identity`) lets a resume refuse another potential."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    meta = {"model": model_name, "label": outcome["label"], "eps_ev_per_angstrom": eps_ev_per_angstrom,
+    meta = {"model": model_name, "potential": identity, "label": outcome["label"], "eps_ev_per_angstrom": eps_ev_per_angstrom,
             "eq_idx": outcome["eq_idx"], "row": outcome["row"]}
     np.savez_compressed(tmp, energy_model_ev=outcome["energy_model_ev"],
                         forces_model_ev_per_angstrom=outcome["forces_model_ev_per_angstrom"],
@@ -222,23 +224,23 @@ def load_prediction(path: Path) -> dict:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         return {"label": meta["label"], "status": "ok", "row": meta["row"], "eq_idx": meta["eq_idx"],
-                "model": meta["model"], "eps_ev_per_angstrom": meta["eps_ev_per_angstrom"],
+                "model": meta["model"], "potential": meta.get("potential"), "eps_ev_per_angstrom": meta["eps_ev_per_angstrom"],
                 "curves": {k: data[k] for k in CURVE_KEYS},
                 "energy_model_ev": data["energy_model_ev"],
                 "forces_model_ev_per_angstrom": data["forces_model_ev_per_angstrom"]}
 
 
-def _cached(path: Path, system_path: Path, model_name: str, eps: float) -> dict:
+def _cached(path: Path, system_path: Path, model_name: str, eps: float, identity: dict) -> dict:
     """A cached system; metrics recomputed from the cached forces when eps changed."""
     out = load_prediction(path)
-    if out["model"] != model_name:
-        raise ValueError(f"{path}: written by model {out['model']!r}, not {model_name!r}; "
-                         "use another --out or drop --resume")
+    if out["model"] != model_name or out["potential"] != identity:
+        raise ValueError(f"{path}: written by another potential ({out['model']!r}, {out['potential']}), "
+                         f"not {model_name!r} ({identity}); use another --out or drop --resume")
     if out["eps_ev_per_angstrom"] != eps:
         scan = read_system(system_path)
         out = system_outcome(scan, out["energy_model_ev"], out["forces_model_ev_per_angstrom"], eps,
                              out["row"]["eval_seconds"])
-        save_prediction(path, out, model_name, eps)
+        save_prediction(path, out, model_name, eps, identity)
         _plot_path(path).unlink(missing_ok=True)  # its curves changed
     return out
 
@@ -283,6 +285,7 @@ def run_fsd(
     Returns the content of fsd.json.
     """
     start = time.perf_counter()
+    identity = potential_identity(model)
     models = ModelByCharge(model)
     probe = models.get(0)
     model_name = models.name
@@ -299,7 +302,7 @@ def run_fsd(
         label = system_label(path)
         cache = prediction_path(out, label) if out is not None else None
         if resume and cache is not None and cache.exists():
-            outcomes[label] = _cached(cache, path, model_name, eps_ev_per_angstrom)
+            outcomes[label] = _cached(cache, path, model_name, eps_ev_per_angstrom, identity)
         else:
             pending.append(path)
     if resume and outcomes:
@@ -321,7 +324,7 @@ def run_fsd(
                 raise BadSystemError(f"{o['error']} (pass --skip-bad / skip_bad=True to skip it)")
             if o["status"] == "ok" and out is not None:
                 cache = prediction_path(out, o["label"])
-                save_prediction(cache, o, model_name, eps_ev_per_angstrom)
+                save_prediction(cache, o, model_name, eps_ev_per_angstrom, identity)
                 _plot_path(cache).unlink(missing_ok=True)  # a plot left from an earlier run is stale
             if o["status"] != "ok":
                 log.error("%s: %s%s", o["label"], "skipped, " if o["status"] == "bad" else "", o["error"])
