@@ -30,9 +30,9 @@ def crystal():
     return atoms
 
 
-@pytest.mark.parametrize("learn_temperature", [False, True])
-def test_round_trip_through_load_potential_and_ase(tmp_path, learn_temperature):
-    model = build_model(named_config("final", **TINY, learn_temperature=learn_temperature), seed=0)
+@pytest.mark.parametrize("extra", [{}, {"learn_temperature": True}, {"degree_embedding": True}])
+def test_round_trip_through_load_potential_and_ase(tmp_path, extra):
+    model = build_model(named_config("final", **TINY, **extra), seed=0)
     model.set_normalization(torch.tensor([-3.5]), 0.7)
     path = save_checkpoint(tmp_path / "m.pt", model, {"epochs": 1}, "abc123", [{"epoch": 1, "val_loss": 0.5}], {"val": {"loss": 0.5}})
 
@@ -58,6 +58,18 @@ def test_round_trip_through_load_potential_and_ase(tmp_path, learn_temperature):
     assert atoms.get_potential_energy() == pytest.approx(out.energy_ev.item(), abs=1e-10)
     np.testing.assert_allclose(atoms.get_forces(), out.forces_ev_per_angstrom.numpy(), atol=1e-10)
     assert atoms.get_stress().shape == (6,)
+
+
+def test_a_field_added_later_keeps_old_configs_and_fingerprints_valid():
+    """degree_embedding came after models were trained: at its default it is not in to_dict()
+    (the study's fingerprints and training resume keys hash that dict), and a config saved
+    without it loads with the default; switched on, it is saved and adds parameters."""
+    plain, with_degree = named_config("final", **TINY), named_config("final", **TINY, degree_embedding=True)
+    assert "degree_embedding" not in plain.to_dict()
+    assert ModelConfig.from_dict(plain.to_dict()) == plain
+    assert ModelConfig.from_dict(with_degree.to_dict()) == with_degree
+    names = {n for n, _ in build_model(plain, seed=0).named_parameters()}
+    assert {n for n, _ in build_model(with_degree, seed=0).named_parameters()} - names == {"degree.weight"}
 
 
 def test_foreign_file_is_refused(tmp_path):

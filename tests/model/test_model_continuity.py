@@ -53,9 +53,10 @@ def jumps(model, make, at):
     return np.array([abs(np.diff(energies(model, [make(at - d), make(at + d)]))[0]) for d in DELTAS])
 
 
-@pytest.mark.parametrize("name", ["baseline", "+diffknn", "final"])
-def test_rank_swap(name):
-    model = build_model(named_config(name, **TINY, k_neighbors=3), seed=0)
+@pytest.mark.parametrize("name,extra", [("baseline", {}), ("+diffknn", {}), ("final", {}),
+                                        ("final", {"degree_embedding": True})])
+def test_rank_swap(name, extra):
+    model = build_model(named_config(name, **TINY, k_neighbors=3, **extra), seed=0)
     diff = jumps(model, swap_cluster, 0.0)
     if name == "baseline":  # hard k-NN: a finite step that does not shrink
         assert diff[-1] > 1e-4
@@ -66,8 +67,10 @@ def test_rank_swap(name):
 
 
 @pytest.mark.parametrize("graph", ["knn", "diffknn", "radius"])
-def test_neighbour_leaving_the_cutoff(graph):
-    model = build_model(named_config("final", **TINY, k_neighbors=8, graph=graph), seed=0)
+@pytest.mark.parametrize("degree_embedding", [False, True])
+def test_neighbour_leaving_the_cutoff(graph, degree_embedding):
+    model = build_model(named_config("final", **TINY, k_neighbors=8, graph=graph, degree_embedding=degree_embedding),
+                        seed=0)
     diff = jumps(model, leaving_cluster, 4.0)  # the far H crosses r_cut = 4 Å
     if graph == "knn":
         assert diff[-1] > 1e-4

@@ -25,10 +25,11 @@ def energy(model, atoms):
     return model(AtomsBatch.from_atoms([atoms])).energy_ev[0].item()
 
 
-@pytest.mark.parametrize("name", ["baseline", "+diffknn", "+temperature", "final"])
+@pytest.mark.parametrize("name,extra", [("baseline", {}), ("+diffknn", {}), ("+temperature", {}), ("final", {}),
+                                        ("final", {"degree_embedding": True})])
 @pytest.mark.parametrize("system", ["crystal", "molecule"])
-def test_forces_are_minus_gradient(name, system):
-    model = build_model(named_config(name, **TINY), seed=1)
+def test_forces_are_minus_gradient(name, extra, system):
+    model = build_model(named_config(name, **TINY, **extra), seed=1)
     if system == "crystal":
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 1))
         atoms.rattle(0.1, seed=5)

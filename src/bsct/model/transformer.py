@@ -75,6 +75,8 @@ class TransformerMLIP(nn.Module):
             cfg.graph, cfg.r_cut_angstrom, cfg.k_neighbors, cfg.soft_rank_scale_angstrom,
             cfg.softmax_temperature, cfg.envelope_onset,
         )
+        # only built when on, so models without it keep their parameter set (and checkpoints)
+        self.degree = nn.Linear(cfg.n_rbf, cfg.hidden_dim, bias=False) if cfg.degree_embedding else None
         self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
         self.readout = AtomicEnergyReadout(cfg.hidden_dim, len(cfg.elements))
         self.force_readout = DirectForceReadout(cfg.hidden_dim, cfg.n_rbf) if cfg.force_head == "direct" else None
@@ -107,6 +109,9 @@ class TransformerMLIP(nn.Module):
         rbf = self.radial(edges.d_angstrom)  # (n_edges, n_rbf)
         rbf_self = self.radial(torch.zeros((), dtype=self.dtype, device=h.device))  # (n_rbf,)
         unit = edges.vectors_angstrom / edges.d_angstrom[:, None]  # (n_edges, 3)
+        if self.degree is not None:  # what the neighbours add up to, which attention (an average) cannot see
+            faded = torch.exp(edges.log_weight)[:, None] * rbf / self.config.k_neighbors  # (n_edges, n_rbf)
+            h = h + self.degree(rbf.new_zeros(h.shape[0], rbf.shape[1]).index_add(0, edges.center_idx, faded))
         for block in self.blocks:
             h = block(h, edges.center_idx, edges.neighbor_idx, rbf, rbf_self, unit, edges.log_weight)
         forces = None
