@@ -12,22 +12,20 @@ set (training frames, because the small ci test split has no slab or vacancy fra
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cu_energy_offsets.py   # ~5 min on one core
 
-Results and their reading: docs/results.md, "Why the Cu energies are offset".
+Results and their reading: docs/results.md, "Energies by structure type".
 """
 
 from __future__ import annotations
 
-import collections
 import time
 
-import numpy as np
 import torch
 
 from bsct.data import ci_path, read_structures
 from bsct.model.config import named_config
-from bsct.potentials import TorchCalculator
 from bsct.study import SIZES
 from bsct.train.loop import TrainConfig, train
+from bsct.train.loss import config_type_of, errors_by_group
 
 MODELS = (("baseline", {}), ("+diffknn", {}), ("+diffknn", {"graph": "radius"}),
           ("+diffknn", {"degree_embedding": True}))
@@ -36,14 +34,8 @@ ENERGY_WEIGHTS = (1.0, 100.0)  # the study's default, and energy-dominated
 
 def mean_energy_error_by_type(model, frames) -> dict[str, float]:
     """Signed mean of (predicted − reference) energy per atom, meV/atom, per config_type family."""
-    calc = TorchCalculator(model)
-    errors = collections.defaultdict(list)
-    for atoms in frames:
-        probe = atoms.copy()
-        probe.calc = calc
-        family = str(atoms.info["config_type"]).split("_")[0]  # md32_300K -> md32
-        errors[family].append(1000.0 * (probe.get_potential_energy() - atoms.get_potential_energy()) / len(atoms))
-    return {name: float(np.mean(v)) for name, v in sorted(errors.items())}
+    _, groups = errors_by_group(model, frames, group_of=lambda a: config_type_of(a).split("_")[0])  # md32_300K -> md32
+    return {name: g["energy_mean_error_mev_per_atom"] for name, g in groups.items()}
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Orchestration only; the science lives in the modules it calls:
 step       what it does                                                     done by
 =========  ===============================================================  ==========================
 train      train a Transformer variant (or reuse its cached checkpoint)      :func:`bsct.train.loop.train`
-errors     energy / force errors on ``test``/``unseen``, per config_type    :class:`bsct.train.loss.ErrorAccumulator`
+errors     energy / force errors on ``test``/``unseen``, per config_type    :func:`bsct.train.loss.errors_by_group`
 bsct       BSCT score of the potential on a held-out structure              :func:`bsct.scan.api.run_bsct`
 md         MD stability from the ``test`` structures                        :func:`bsct.md.run.run_md_stability`
 elastic    C11, C12, C44 of the crystal (``final`` and references only)     :func:`bsct.metrics.elastic.elastic_constants_cubic`
@@ -130,7 +130,8 @@ SIZES: dict[str, StudySize] = {
 # The Cu planted controls' Morse: r0 puts fcc Cu at the data's lattice constant (EMT's 3.59 Å) at
 # zero pressure, C11/C12/C44 ~ 130/66/66 GPa, so the smooth control holds its crystal in MD and
 # only the planted step can make its twin fail. With Morse's default r0 = 2.5 Å that cell sits at
-# -30 GPa with C11 < 0: all 4 replicas of the full-size control reconstructed within 0.3-0.7 ps.
+# -30 GPa with C11 < 0: from the strained and vacancy starts, all 4 replicas of the full-size
+# control changed coordination within 0.3-0.7 ps (docs/results.md, "The potentials", has the commands).
 CU_MORSE = "cutoff_angstrom=5.0,r0_angstrom=2.775"
 
 
@@ -403,29 +404,14 @@ def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
                 "by": "config_type", **_data_settings(cfg.study_size)}
 
     def compute() -> dict:
-        import torch
-
-        from bsct.potentials.protocol import AtomsBatch
         from bsct.potentials.registry import load_potential
-        from bsct.train.data import labels_of
-        from bsct.train.loss import ErrorAccumulator
+        from bsct.train.loss import errors_by_group
 
         potential = load_potential(potential_ref)
         out: dict = {"by_config_type": {}}
         for split in ("test", "unseen"):
-            acc = ErrorAccumulator()
-            groups: dict[str, ErrorAccumulator] = {}
-            for atoms in _frames(job.system, split, cfg.study_size.data_size):
-                energy_ev, forces = labels_of(atoms)
-                pred = potential(AtomsBatch.from_atoms([atoms]))
-                args = (pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
-                        torch.tensor([energy_ev], dtype=torch.float64),
-                        torch.as_tensor(forces, dtype=torch.float64), torch.tensor([len(atoms)]))
-                acc.add(*args)
-                groups.setdefault(str(atoms.info.get("config_type", "(none)")), ErrorAccumulator()).add(*args)
-            out[split] = acc.metrics()
-            out["by_config_type"][split] = {name: {**g.metrics(), "n_frames": g.n_systems}
-                                            for name, g in sorted(groups.items())}
+            out[split], out["by_config_type"][split] = errors_by_group(
+                potential, _frames(job.system, split, cfg.study_size.data_size))
         return out
 
     return _cached_step(job_dir / "errors.json", settings, compute)

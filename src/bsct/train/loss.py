@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import torch
+from ase import Atoms
 
 
 def energy_force_loss(
@@ -58,3 +61,29 @@ class ErrorAccumulator:
             "force_rmse_mev_per_angstrom": 1000.0 * (self.f_sq / nc) ** 0.5,
             "force_mae_mev_per_angstrom": 1000.0 * self.f_abs / nc,
         }
+
+
+def config_type_of(atoms: Atoms) -> str:
+    """The ``config_type`` an extxyz frame carries (``"(none)"`` without one)."""
+    return str(atoms.info.get("config_type", "(none)"))
+
+
+def errors_by_group(potential, frames: Sequence[Atoms],
+                    group_of: Callable[[Atoms], str] = config_type_of) -> tuple[dict, dict[str, dict]]:
+    """Errors of ``potential`` (a batched potential) on labelled ``frames``: the metrics of
+    :class:`ErrorAccumulator` over all frames, and per group (sorted by name, each with
+    ``n_frames``). One model call per frame, so frames of any size and cell mix freely.
+    """
+    from bsct.potentials.protocol import AtomsBatch
+    from bsct.train.data import labels_of
+
+    total, groups = ErrorAccumulator(), {}
+    for atoms in frames:
+        energy_ev, forces = labels_of(atoms)
+        pred = potential(AtomsBatch.from_atoms([atoms]))
+        args = (pred.energy_ev.detach().double(), pred.forces_ev_per_angstrom.detach().double(),
+                torch.tensor([energy_ev], dtype=torch.float64), torch.as_tensor(forces, dtype=torch.float64),
+                torch.tensor([len(atoms)]))
+        total.add(*args)
+        groups.setdefault(group_of(atoms), ErrorAccumulator()).add(*args)
+    return total.metrics(), {name: {**g.metrics(), "n_frames": g.n_systems} for name, g in sorted(groups.items())}
