@@ -223,9 +223,10 @@ def potential_identity(potential) -> dict:
     import torch
 
     if isinstance(potential, str):
-        path = Path(potential)
-        if path.is_file():
-            return {"spec": potential, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        if Path(potential).is_file():
+            from bsct.data.generate import file_sha256
+
+            return {"spec": potential, "sha256": file_sha256(potential)}
         return {"spec": potential}
     identity = {"type": f"{type(potential).__module__}.{type(potential).__qualname__}",
                 "params": {k: v for k, v in sorted(getattr(potential, "__dict__", {}).items())

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     json_path = out / "diatomics.json"
     grid = DiatomicGrid(step_angstrom=args.step)
     done: dict = {}
-    identity = clean_json(potential_identity(args.model))  # a retrained checkpoint at one path differs
+    identity = potential_identity(args.model)  # a retrained checkpoint at one path differs
     if args.resume and json_path.exists():
         old = json.loads(json_path.read_text())
         if (old.get("model"), old.get("potential"), old.get("grid")) != (args.model, identity, clean_json(vars(grid))):

@@ -206,8 +206,7 @@ def _plot_path(prediction_file: Path) -> Path:
     return prediction_file.parent.parent / "plots" / prediction_file.with_suffix(".png").name
 
 
-def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float,
-                    identity: dict | None = None) -> None:
+def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float, identity: dict) -> None:
     """Atomic write, so a killed run never leaves a half-written system behind. ``identity``
     (:func:`~bsct.potentials.registry.potential_identity`) lets a resume refuse another potential."""
     path.parent.mkdir(parents=True, exist_ok=True)
