@@ -15,9 +15,8 @@ def test_error_accumulator_keeps_the_sign_of_an_energy_offset_across_batches():
     f_ref = torch.zeros(6, 3, dtype=torch.float64)
     f_pred = f_ref + 0.02
     acc = ErrorAccumulator()
-    for s in (slice(0, 1), slice(1, 2)):  # one system per batch
-        atoms = slice(0, 2) if s.start == 0 else slice(2, 6)
-        acc.add(e_pred[s], f_pred[atoms], e_ref[s], f_ref[atoms], n_atoms[s])
+    for system, atoms in ((slice(0, 1), slice(0, 2)), (slice(1, 2), slice(2, 6))):  # one system per batch
+        acc.add(e_pred[system], f_pred[atoms], e_ref[system], f_ref[atoms], n_atoms[system])
     m = acc.metrics()
     assert m["energy_mean_error_mev_per_atom"] == pytest.approx(1000 * per_atom_err.mean())
     assert m["energy_rmse_mev_per_atom"] == pytest.approx(1000 * np.sqrt((per_atom_err**2).mean()))
