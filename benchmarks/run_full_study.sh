@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The `full` study size of docs/results.md: the paper-like model on the full datasets of all four
 # systems, with CHGNet and SevenNet-0 on Cu and Si. About 17 worker-hours, ~9 h on two cores.
-# Every step is cached under OUT and resumes: a training continues from its last epoch, MD
-# replica by replica, so the run can be stopped and started again at any time.
+# Every step is cached under OUT and resumes: a training continues from its last epoch, BSCT bond by
+# bond, FSD system by system, MD replica by replica, so the run can be stopped and started again.
 #   benchmarks/run_full_study.sh [OUT]   (default runs/study-full)
 set -euo pipefail
 OUT=${1:-runs/study-full}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bsct.data import ci_path, read_structures
+from bsct.scan.runner import ScanCurve
 from bsct.study import (
     CU_MORSE,
     KINDS,
@@ -97,6 +98,43 @@ def test_rerun_resumes_from_the_cache(ci_study):
         for key in ("bsct_score", "md_stable_fraction", "test_force_rmse_mev_per_angstrom", "bsct_seconds"):
             assert a[key] == b[key]
     assert again.wall_seconds < 0.5 * first.wall_seconds  # nothing recomputed
+
+
+def test_a_stopped_bsct_or_fsd_step_keeps_its_finished_scans(ci_study, tmp_path):
+    """A study stopped inside its BSCT or FSD step resumes the bonds and systems it had saved, and
+    the step's cost still counts what they took; another potential's leftovers start it afresh."""
+    import shutil
+
+    cfg, first = ci_study
+    out = tmp_path / "study"
+    shutil.copytree(cfg.out_dir, out)
+    job_dir = out / "cu" / "emt"
+    before = next(r for r in first.rows if r["potential"] == "emt")
+    # what a stop inside both steps leaves behind: the first half of their saved scans (at ci size
+    # BSCT scans one Cu-Cu bond: the stop came after it, before the report)
+    for step, saved in (("bsct", "curves"), ("fsd", "predictions")):
+        (job_dir / f"{step}.json").unlink()
+        files = sorted((job_dir / step / saved).glob("*.npz"))
+        for f in files[max(1, len(files) // 2):]:
+            f.unlink()
+    kept = {f: f.stat().st_mtime_ns for f in (job_dir / "bsct" / "curves").glob("*.npz")}
+    kept_seconds = sum(ScanCurve.load(f).eval_seconds for f in kept)
+    row = run_study(dataclasses.replace(cfg, out_dir=str(out), potentials=("emt",))).rows[0]
+    bsct = json.loads((job_dir / "bsct.json").read_text())
+    assert {f: f.stat().st_mtime_ns for f in kept} == kept  # loaded, not scanned again
+    assert bsct["score"] == before["bsct_score"] and bsct["n_points"] == before["bsct_points"]
+    assert bsct["resumed_model_seconds"] == pytest.approx(kept_seconds) and kept_seconds > 0
+    assert row["bsct_seconds"] == pytest.approx(bsct["wall_seconds"]) and row["bsct_seconds"] > kept_seconds
+    fsd = json.loads((job_dir / "fsd.json").read_text())
+    assert fsd["resumed_eval_seconds"] > 0 and row["fsd_per_angstrom"] == before["fsd_per_angstrom"]
+    # leftovers of another potential: the step reruns from scratch, to the same result
+    (job_dir / "bsct.json").unlink()
+    manifest = json.loads((job_dir / "bsct" / "run.json").read_text())
+    (job_dir / "bsct" / "run.json").write_text(json.dumps({**manifest, "potential": {"spec": "lj"}}))
+    row = run_study(dataclasses.replace(cfg, out_dir=str(out), potentials=("emt",))).rows[0]
+    assert json.loads((job_dir / "bsct.json").read_text())["resumed_model_seconds"] == 0
+    assert row["bsct_score"] == before["bsct_score"]
+    assert all(f.stat().st_mtime_ns != t for f, t in kept.items())
 
 
 def test_dask_local_cluster_runs_jobs(tmp_path):

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -417,6 +418,19 @@ def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
     return _cached_step(job_dir / "errors.json", settings, compute)
 
 
+def _resuming(run: Callable[[bool], Any], out_dir: Path):
+    """``run(resume)`` with ``resume=True`` first: keep what a stopped run of this step saved
+    (scans, systems, MD replicas); if ``out_dir`` holds another potential's or other settings'
+    results, start afresh."""
+    from bsct.potentials.registry import ResumeMismatchError
+
+    try:
+        return run(True)
+    except ResumeMismatchError as exc:
+        log.info("%s: %s; starting afresh", out_dir, exc)
+        return run(False)
+
+
 def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
     from bsct.scan.geometry import ScanRange
 
@@ -431,13 +445,18 @@ def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir:
     def compute() -> dict:
         from bsct.scan.api import run_bsct
 
-        report = run_bsct(potential_ref, _bsct_frames(_frames(job.system, "test", size.data_size)), out_dir=job_dir / "bsct",
-                          progress=cfg.progress, max_per_type=max_per_type, seed=cfg.seed,
-                          scan_range=scan_range)
+        def scan(resume: bool):
+            return run_bsct(potential_ref, _bsct_frames(_frames(job.system, "test", size.data_size)),
+                            out_dir=job_dir / "bsct", resume=resume, progress=cfg.progress,
+                            max_per_type=max_per_type, seed=cfg.seed, scan_range=scan_range)
+
+        report = _resuming(scan, job_dir / "bsct")
         kinds: dict[str, int] = {}
         for a in report.artifacts:
             kinds[a.kind] = kinds.get(a.kind, 0) + 1
-        return {"score": report.score, "wall_seconds": report.wall_seconds, "model_seconds": report.model_seconds,
+        # a resumed test's cost: this run plus the model time of the curves an earlier run saved
+        return {"score": report.score, "wall_seconds": report.wall_seconds + report.resumed_model_seconds,
+                "resumed_model_seconds": report.resumed_model_seconds, "model_seconds": report.model_seconds,
                 "n_model_calls": report.n_model_calls, "n_points": report.n_points,
                 "n_artifacts": len(report.artifacts), "artifact_kinds": kinds,
                 "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
@@ -485,8 +504,11 @@ def _fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: 
         from bsct.scan.spice_eval import run_fsd
 
         t0 = time.perf_counter()
-        result = run_fsd(potential_ref, root, out_dir=job_dir / "fsd", plots=False, progress=cfg.progress)
-        return {"mean": result["mean"], "n_systems": len(result["systems"]), "wall_seconds": time.perf_counter() - t0,
+        result = _resuming(lambda resume: run_fsd(potential_ref, root, out_dir=job_dir / "fsd", plots=False,
+                                                  progress=cfg.progress, resume=resume), job_dir / "fsd")
+        resumed = result["timings"]["resumed_eval_seconds"]
+        return {"mean": result["mean"], "n_systems": len(result["systems"]),
+                "wall_seconds": time.perf_counter() - t0 + resumed, "resumed_eval_seconds": resumed,
                 "failures": result.get("failures", {})}
 
     return _cached_step(job_dir / "fsd.json", settings, compute)
@@ -510,13 +532,8 @@ def _md_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: P
         from bsct.md.run import run_md_stability
 
         frames = _md_frames(_frames(job.system, "test", cfg.study_size.data_size))
-        try:  # keep the replicas a killed run already finished
-            result = run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md", resume=True,
-                                      model_name=job.name)
-        except ValueError as exc:  # the saved replicas belong to other settings: start afresh
-            log.info("%s: %s; rerunning MD from scratch", job_dir / "md", exc)
-            result = run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md", resume=False,
-                                      model_name=job.name)
+        result = _resuming(lambda resume: run_md_stability(potential_ref, frames, md_cfg, criteria, out_dir=job_dir / "md",
+                                                           resume=resume, model_name=job.name), job_dir / "md")
         return {"summary": result.summary,
                 "runs": [{k: v for k, v in r.to_dict().items() if k != "trace"} for r in result.runs]}
 

@@ -16,6 +16,7 @@ from bsct.md.criteria import StabilityCriteria
 from bsct.md.run import MDConfig, run_md_stability
 from bsct.potentials.pair import Morse, PlantedArtifact
 from bsct.potentials.protocol import PotentialOutput
+from bsct.potentials.registry import ResumeMismatchError
 
 # Documented tolerance (docs/md.md): a smooth reference keeps |E_tot(t) - E_tot(0)| below
 # 0.2 meV/atom over 1 ps of NVE at 300 K (measured: EMT Cu ~0.02 at 2 fs, SW Si ~0.08 at 1 fs).
@@ -175,10 +176,10 @@ def test_results_stream_and_a_killed_run_resumes(cu4, tmp_path):
 def test_resume_refuses_a_different_protocol(cu4, tmp_path):
     cfg = MDConfig(time_ps=0.01, timestep_fs=2.0, equilibration_ps=0.0, replicas=1)
     run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path)
-    with pytest.raises(ValueError, match="protocol differs"):
+    with pytest.raises(ResumeMismatchError, match="protocol differs"):
         run_md_stability(Morse(), [cu4], MDConfig(**{**cfg.__dict__, "temperature_k": 500.0}),
                          out_dir=tmp_path, resume=True)
-    with pytest.raises(ValueError, match="protocol differs"):
+    with pytest.raises(ResumeMismatchError, match="protocol differs"):
         run_md_stability(Morse(), [cu4], cfg, criteria=StabilityCriteria(max_energy_drift_mev_per_atom=9.0),
                          out_dir=tmp_path, resume=True)
 
@@ -187,11 +188,11 @@ def test_resume_refuses_the_replicas_of_another_potential(cu4, tmp_path):
     """The same protocol under the same display name is not enough: the potential itself must match."""
     cfg = MDConfig(time_ps=0.01, timestep_fs=2.0, equilibration_ps=0.0, replicas=1)
     run_md_stability("morse", [cu4], cfg, out_dir=tmp_path / "spec", model_name="control")
-    with pytest.raises(ValueError, match="potential"):
+    with pytest.raises(ResumeMismatchError, match="potential"):
         run_md_stability("morse[r0_angstrom=2.775]", [cu4], cfg, out_dir=tmp_path / "spec", resume=True,
                          model_name="control")
     run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path / "object")
-    with pytest.raises(ValueError, match="potential"):
+    with pytest.raises(ResumeMismatchError, match="potential"):
         run_md_stability(Morse(r0_angstrom=2.775), [cu4], cfg, out_dir=tmp_path / "object", resume=True)
     assert len(run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path / "object", resume=True).runs) == 1
 
@@ -207,7 +208,7 @@ def test_resume_refuses_a_retrained_checkpoint_at_the_same_path(cu4, tmp_path):
     save_checkpoint(path, build_model(tiny, seed=0))
     run_md_stability(str(path), [cu4], cfg, out_dir=tmp_path / "md")
     save_checkpoint(path, build_model(tiny, seed=1))  # "retrained": other weights, same file name
-    with pytest.raises(ValueError, match="potential"):
+    with pytest.raises(ResumeMismatchError, match="potential"):
         run_md_stability(str(path), [cu4], cfg, out_dir=tmp_path / "md", resume=True)
 
 

@@ -1,5 +1,7 @@
 """Batched scan evaluation: one model call per batch, failures named and contained, resume."""
 
+import json
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -8,6 +10,7 @@ from ase.calculators.emt import EMT
 from bsct import run_bsct
 from bsct.potentials import PotentialOutput
 from bsct.potentials.pair import Morse
+from bsct.potentials.registry import ResumeMismatchError
 from bsct.scan.bonds import find_bonds
 from bsct.scan.geometry import ScanRange, build_scan
 from bsct.scan.runner import ScanCurve, evaluate_scan
@@ -94,11 +97,15 @@ def test_resume_skips_finished_bonds(tmp_path):
     pot = CountingMorse()
     again = run_bsct(pot, data, out_dir=tmp_path, progress=False, refine_jumps=False, resume=True)
     assert pot.calls == 0 and again.score == first.score
-    with pytest.raises(ValueError, match="cannot resume"):
+    # the resumed report counts what the saved curves cost the first run
+    assert first.resumed_model_seconds == 0
+    assert again.resumed_model_seconds == sum(r.curve.eval_seconds for r in first.results) > 0
+    assert json.loads((tmp_path / "results.json").read_text())["timings"]["resumed_model_seconds"] == again.resumed_model_seconds
+    with pytest.raises(ResumeMismatchError, match="cannot resume"):
         run_bsct(pot, data, out_dir=tmp_path, progress=False, resume=True, seed=5)
     other = CountingMorse()
     other.r0_angstrom = 2.775  # same class and name, another potential
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(ResumeMismatchError, match="cannot resume"):
         run_bsct(other, data, out_dir=tmp_path, progress=False, refine_jumps=False, resume=True)
 
 

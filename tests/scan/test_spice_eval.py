@@ -12,7 +12,7 @@ from ase.io import write
 from bsct.data.bsct_spice import BadSystemError, read_system, sample_root, system_dirs
 from bsct.metrics.fsd import METRIC_KEYS
 from bsct.potentials.pair import Morse
-from bsct.potentials.registry import spec_with_charge
+from bsct.potentials.registry import ResumeMismatchError, spec_with_charge
 from bsct.scan import spice_eval
 from bsct.scan.spice_eval import (
     ModelByCharge,
@@ -135,6 +135,9 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
     assert again["systems"] == first["systems"] | {"N-O/4583": again["systems"]["N-O/4583"]}
     assert {k: again["systems"]["N-O/4583"][k] for k in METRIC_KEYS} == {
         k: first["systems"]["N-O/4583"][k] for k in METRIC_KEYS}
+    # what the resumed run cost includes the model time the first run spent on the cached system
+    assert first["timings"]["resumed_eval_seconds"] == 0
+    assert again["timings"]["resumed_eval_seconds"] == first["systems"]["C-O/21541"]["eval_seconds"] > 0
     with pytest.raises(ValueError, match="written by another potential \\('morse'"):
         run_fsd("lj", sample_copy, out, resume=True, progress=False)
 
@@ -142,7 +145,7 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
 def test_fsd_resume_refuses_another_potential_under_the_same_name(sample_copy, tmp_path):
     one = {"bond_types": ["N-O"], "limit_per_type": 1, "progress": False, "plots": False}
     run_fsd(Morse(), sample_copy, tmp_path / "out", **one)
-    with pytest.raises(ValueError, match="another potential"):
+    with pytest.raises(ResumeMismatchError, match="another potential"):
         run_fsd(Morse(r0_angstrom=2.775), sample_copy, tmp_path / "out", resume=True, **one)
     assert run_fsd(Morse(), sample_copy, tmp_path / "out", resume=True, **one)["systems"]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bsct.potentials.registry import ResumeMismatchError
 from bsct.report.json_report import clean_json
 
 SCHEMA = "bsct.md/1"
@@ -137,12 +138,12 @@ class RunLog:
         lines = self.path.read_text().splitlines()
         header = json.loads(lines[0])
         if header.get("schema") != SCHEMA or header.get("type") != "header":
-            raise ValueError(f"{self.path}: not a {SCHEMA} run log")
+            raise ResumeMismatchError(f"{self.path}: not a {SCHEMA} run log")
         if header["protocol"] != self.protocol:
             diff = sorted(k for k in set(header["protocol"]) | set(self.protocol)
                           if header["protocol"].get(k) != self.protocol.get(k))
-            raise ValueError(f"{self.path}: cannot resume, the protocol differs in {diff}; "
-                             "use another output directory or drop --resume")
+            raise ResumeMismatchError(f"{self.path}: cannot resume, the protocol differs in {diff}; "
+                                      "use another output directory or drop --resume")
         good = [lines[0]]
         for line in lines[1:]:
             try:

@@ -211,6 +211,10 @@ def load_potential(spec) -> BatchedPotential:
     raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
 
 
+class ResumeMismatchError(ValueError):
+    """A saved result that a resume must not reuse: another potential's, or other settings'."""
+
+
 def potential_identity(potential) -> dict:
     """What a saved result must match to count as the same potential (used to refuse resuming).
 

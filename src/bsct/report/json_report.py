@@ -59,6 +59,7 @@ def report_to_dict(report) -> dict:
         "timings": {
             "wall_seconds": report.wall_seconds,
             "model_seconds": report.model_seconds,
+            "resumed_model_seconds": report.resumed_model_seconds,
             "n_model_calls": report.n_model_calls,
             "n_points": report.n_points,
         },

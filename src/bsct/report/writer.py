@@ -60,13 +60,15 @@ def render_html(data: dict, images: dict[str, bytes]) -> str:
         for t, png in images.items()
     )
     t = data["timings"]
+    resumed = (f", {t['resumed_model_seconds']:.1f} s of it in curves resumed from an earlier run"
+               if t.get("resumed_model_seconds") else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>BSCT: {esc(data['model'])}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}img{{max-width:100%}}</style></head><body>
 <h1>BSCT report: {esc(data['model'])}</h1>
 <p><b>BSCT score {data['score']:.3f}</b> (lower is smoother; 0 means every detector was quiet) —
 {data['n_artifacts']} artifact(s) in {len(data['bonds'])} scan(s), {t['n_points']} points,
-{t['n_model_calls']} model calls, {t['wall_seconds']:.1f} s wall ({t['model_seconds']:.1f} s in the model).
+{t['n_model_calls']} model calls, {t['wall_seconds']:.1f} s wall ({t['model_seconds']:.1f} s in the model{resumed}).
 Schema {esc(data['schema'])}; bsct {esc(data['versions'].get('bsct', '?'))}.</p>
 <h2>Per bond type</h2><table><tr><th>type</th><th>score</th><th>scanned/found</th><th>artifacts</th><th>kinds</th></tr>{rows}</table>
 <h2>Artifacts</h2><table><tr><th>bond</th><th>kind</th><th>r (Å)</th><th>size</th><th>detail</th></tr>{arts}</table>

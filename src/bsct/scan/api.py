@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.potentials.registry import load_potential, potential_identity
+from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
@@ -69,6 +69,9 @@ class BSCTReport:
         score: BSCT score, mean over bond types of the mean scan score (lower = smoother, 0 = clean).
         per_type: per bond type: score, scans, artifacts, bonds found in the data.
         results: per bond, curve and analysis.
+        wall_seconds: this run's wall time. model_seconds: time in the model, including curves
+            loaded from an earlier run, whose model time is also ``resumed_model_seconds``: a
+            resumed test cost about ``wall_seconds + resumed_model_seconds`` in all.
     """
 
     model: str
@@ -82,6 +85,7 @@ class BSCTReport:
     n_model_calls: int
     cutoff_angstrom: float | None
     versions: dict[str, str] = field(default_factory=dict)
+    resumed_model_seconds: float = 0.0
 
     @property
     def artifacts(self) -> list[Artifact]:
@@ -155,7 +159,8 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
     if manifest.exists() and resume:
         have = json.loads(manifest.read_text())
         if have != wanted:
-            raise ValueError(f"{out_dir}: cannot resume, it holds a run of {have} but this run is {wanted}; use a new --out")
+            raise ResumeMismatchError(f"{out_dir}: cannot resume, it holds a run of {have} but this run is {wanted}; "
+                                      "use a new --out")
     elif manifest.exists() and any(curves_dir.glob("*.npz")) and not resume:
         log.info("%s already holds curves; overwriting (pass resume=True / --resume to continue instead)", out_dir)
         for old in curves_dir.glob("*.npz"):
@@ -198,12 +203,13 @@ def run_bsct(
     curves_dir = _check_run_dir(Path(out_dir), config, str(name), identity, resume) if out_dir is not None else None
     cutoff = potential.cutoff_angstrom
     results: list[BondResult] = []
-    model_seconds, n_calls = 0.0, 0
+    model_seconds, resumed_seconds, n_calls = 0.0, 0.0, 0
     for bond in tqdm(selection.bonds, desc=f"BSCT {name}", unit="bond", disable=not progress):
         geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
         if path is not None and resume and path.exists():
             curve = ScanCurve.load(path)
+            resumed_seconds += curve.eval_seconds
         else:
             curve = evaluate_scan(potential, geometry, config.max_atoms_per_call)
             if path is not None:
@@ -220,7 +226,7 @@ def run_bsct(
     report = BSCTReport(
         model=str(name), config=config, selection=selection, results=results, score=score, per_type=per_type,
         wall_seconds=time.perf_counter() - t_start, model_seconds=model_seconds, n_model_calls=n_calls,
-        cutoff_angstrom=cutoff, versions=_versions(),
+        cutoff_angstrom=cutoff, versions=_versions(), resumed_model_seconds=resumed_seconds,
     )
     if out_dir is not None:
         report.save(out_dir)

@@ -29,7 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bsct.metrics.arena import METRIC_NAMES
-    from bsct.potentials.registry import load_potential, potential_identity
+    from bsct.potentials.registry import (
+        ResumeMismatchError,
+        load_potential,
+        potential_identity,
+    )
     from bsct.report.diatomics_plots import write_diatomics_report
     from bsct.report.json_report import clean_json
     from bsct.scan.diatomics import DiatomicGrid, parse_pairs, run_diatomics
@@ -47,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and json_path.exists():
         old = json.loads(json_path.read_text())
         if (old.get("model"), old.get("potential"), old.get("grid")) != (args.model, identity, clean_json(vars(grid))):
-            raise ValueError(f"{json_path} holds model {old.get('model')!r} ({old.get('potential')}) on grid "
-                             f"{old.get('grid')}; use another --out or the same --model and --step")
+            raise ResumeMismatchError(f"{json_path} holds model {old.get('model')!r} ({old.get('potential')}) "
+                                      f"on grid {old.get('grid')}; use another --out or the same --model and --step")
         done = old["pairs"]
     potential = load_potential(args.model)
     data = {"schema": SCHEMA, "model": args.model, "potential": identity,

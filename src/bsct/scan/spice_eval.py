@@ -38,7 +38,7 @@ from bsct.metrics.fsd import (
 )
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.potentials.registry import load_potential, potential_identity, spec_with_charge
+from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity, spec_with_charge
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 
 log = logging.getLogger(__name__)
@@ -233,8 +233,8 @@ def _cached(path: Path, system_path: Path, model_name: str, eps: float, identity
     """A cached system; metrics recomputed from the cached forces when eps changed."""
     out = load_prediction(path)
     if out["model"] != model_name or out["potential"] != identity:
-        raise ValueError(f"{path}: written by another potential ({out['model']!r}, {out['potential']}), "
-                         f"not {model_name!r} ({identity}); use another --out or drop --resume")
+        raise ResumeMismatchError(f"{path}: written by another potential ({out['model']!r}, {out['potential']}), "
+                                  f"not {model_name!r} ({identity}); use another --out or drop --resume")
     if out["eps_ev_per_angstrom"] != eps:
         scan = read_system(system_path)
         out = system_outcome(scan, out["energy_model_ev"], out["forces_model_ev_per_angstrom"], eps,
@@ -360,6 +360,8 @@ def run_fsd(
     per_bond, mean = summarise(rows)
     n_new_frames = sum(outcomes[system_label(p)]["row"]["n_frames"] for p in pending
                        if outcomes[system_label(p)]["status"] == "ok")
+    new_labels = {system_label(p) for p in pending}
+    resumed_eval_seconds = sum(o["row"]["eval_seconds"] for lab, o in ok.items() if lab not in new_labels)
     result = {
         "schema": SCHEMA, "model": model_name, "data": str(root or sample_root()),
         "eps_ev_per_angstrom": eps_ev_per_angstrom,
@@ -369,6 +371,7 @@ def run_fsd(
                      if outcomes[lab]["status"] == "failed"],
         "timings": {"wall_seconds": time.perf_counter() - start, "eval_seconds": eval_seconds,
                     "n_systems_evaluated": len(pending), "n_systems_from_cache": len(dirs) - len(pending),
+                    "resumed_eval_seconds": resumed_eval_seconds,  # model time of the cached systems, when they ran
                     "n_frames_evaluated": n_new_frames, "workers": workers if use_pool else 1,
                     "frames_per_second": n_new_frames / eval_seconds if eval_seconds > 0 and n_new_frames else None},
     }
