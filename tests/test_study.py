@@ -325,6 +325,14 @@ def test_correlation_summary_sign_and_planted_subset():
     c = correlation_summary(rows, n_bootstrap=100)
     assert c["all"]["stable_fraction"]["spearman_rho"] == pytest.approx(-1.0)
     assert c["without_planted"]["n"] == 4
+    assert not any(key.startswith("system_") for key in c)  # one system: nothing to split
+    # a second system whose ranking is the reverse: pooled, the two cancel; within each, they do not
+    si = [{**r, "system": "si", "kind": "variant", "bsct_score": 3.0 - r["bsct_score"]} for r in rows]
+    c = correlation_summary(rows + si, n_bootstrap=100)
+    assert c["system_cu"]["n"] == c["system_si"]["n"] == 5
+    assert c["system_cu"]["stable_fraction"]["spearman_rho"] == pytest.approx(-1.0)
+    assert c["system_si"]["stable_fraction"]["spearman_rho"] == pytest.approx(1.0)
+    assert abs(c["all"]["stable_fraction"]["spearman_rho"]) < 0.5
     fig = plot_correlation(rows)
     assert len(fig.axes) == 1
 

@@ -669,8 +669,10 @@ def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int
     (a stable run counts as the full duration), which still ranks potentials when every replica
     fails. Lower BSCT = smoother, so a working test gives negative correlations. The same
     statistics for the paper's FSD (lower = smoother) sit under ``fsd_<measure>`` keys. Computed over
-    all rows; without the planted controls (when there are any); and, when third-party models
-    are present, without planted and third-party rows (the third-party MD protocol is shorter).
+    all rows; without the planted controls (when there are any); when third-party models are
+    present, without planted and third-party rows (the third-party MD protocol is shorter); and,
+    when there are several systems, within each system (``system_<name>``): pooled rows mix
+    systems whose scores and MD differ in scale, while a developer compares models of one system.
     """
     from bsct.metrics.correlation import correlate
 
@@ -703,6 +705,10 @@ def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int
     if any(r["kind"] == "third_party" for r in usable):
         # third-party models run a shorter MD (fewer replicas, shorter time): a different protocol
         out["same_protocol_without_planted"] = stats([r for r in usable if r["kind"] not in ("planted", "third_party")])
+    systems = list(dict.fromkeys(r["system"] for r in usable))
+    if len(systems) > 1:
+        for system in systems:
+            out[f"system_{system}"] = stats([r for r in usable if r["system"] == system])
     return out
 
 
