@@ -889,22 +889,28 @@ def _row_markdown(r: dict) -> str:
             f"| {_fmt(r.get('train_seconds'))} |")
 
 
+SUBSET_LABELS = {"all": "all potentials", "without_planted": "without the planted controls",
+                 "same_protocol_without_planted": "without planted and third-party (one MD protocol)"}
+
+
 def correlation_markdown(correlation: dict) -> list[str]:
-    """One line per (subset, score, MD measure): Pearson and Spearman with bootstrap 95 % CIs."""
-    lines = []
+    """A table, one row per (subset, score, MD measure): Pearson and Spearman with bootstrap 95 % CIs."""
+    lines = ["| potentials | n | score | MD measure | Pearson r [95 % CI] | Spearman ρ [95 % CI] |",
+             "|---|---|---|---|---|---|"]
     for subset, c in correlation.items():
+        label = SUBSET_LABELS.get(subset) or f"within {subset.removeprefix('system_')}"
         for key in ("stable_fraction", "time_to_failure_fraction", "fsd_stable_fraction", "fsd_time_to_failure_fraction"):
             s = c.get(key, {})
-            score_name = "FSD" if key.startswith("fsd_") else "BSCT score"
+            score_name = "FSD" if key.startswith("fsd_") else "BSCT"
             measure = key.removeprefix("fsd_").replace("_", " ")
             if "pearson_r" in s:
                 lines.append(
-                    f"- {score_name} vs MD {measure} ({subset.replace('_', ' ')}, n = {s['n']}): "
-                    f"Pearson r = {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}], "
-                    f"Spearman ρ = {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}]")
+                    f"| {label} | {s['n']} | {score_name} | {measure} "
+                    f"| {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}] "
+                    f"| {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}] |")
             elif s:
-                lines.append(f"- {score_name} vs MD {measure} ({subset}): {s.get('error')}")
-    return lines
+                lines.append(f"| {label} | {c['n']} | {score_name} | {measure} | {s.get('error')} | |")
+    return lines + [""]
 
 
 def ablation_markdown(result: StudyResult) -> str:
