@@ -23,6 +23,7 @@ from bsct.study import (
     correlation_summary,
     elastic_markdown,
     plot_correlation,
+    plot_correlation_by_system,
     potential_zoo,
     run_study,
 )
@@ -217,6 +218,7 @@ def test_cli_plugin_reuses_the_cache_and_draws_the_scatter(ci_study, tmp_path, c
     assert "| baseline | variant |" in capsys.readouterr().out
     assert (tmp_path / "study_bsct_vs_md.png").stat().st_size > 5000
     assert (tmp_path / "study_fsd_vs_md.png").stat().st_size > 5000
+    assert (tmp_path / "study_bsct_vs_md_by_system.png").stat().st_size > 5000
 
 
 def test_a_slow_reference_is_scanned_at_reduced_settings_and_skips_md(tmp_path, monkeypatch):
@@ -334,6 +336,14 @@ def test_correlation_summary_sign_and_planted_subset():
     assert c["system_cu"]["stable_fraction"]["spearman_rho"] == pytest.approx(-1.0)
     assert c["system_si"]["stable_fraction"]["spearman_rho"] == pytest.approx(1.0)
     assert abs(c["all"]["stable_fraction"]["spearman_rho"]) < 0.5
+    # one panel per system, titled with that system's own correlation
+    fig = plot_correlation_by_system(rows + si, c)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    cu = c["system_cu"]["stable_fraction"]
+    assert len(titles) == 2 and titles[0] == (
+        f"cu: r = {cu['pearson_r']:.2f} [{cu['pearson_ci95'][0]:.2f}, {cu['pearson_ci95'][1]:.2f}], ρ = -1.00 (n = 5)")
+    assert titles[1].startswith("si: r = ") and titles[1].endswith("ρ = 1.00 (n = 5)")
+    assert sum(len(ax.collections) for ax in fig.axes) == 10  # every potential drawn once
     fig = plot_correlation(rows)
     assert len(fig.axes) == 1
 

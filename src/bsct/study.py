@@ -1040,38 +1040,35 @@ def cost_markdown(rows: Sequence[dict]) -> list[str]:
     return lines
 
 
-def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_key: str = "bsct_score"):
-    """Scatter of BSCT score (``x_key="fsd_per_angstrom"``: the paper's FSD; symlog x, so 0 = clean shows) vs an MD stability measure
-    (``md_stable_fraction`` or ``time_to_failure_fraction``); marker = kind of potential, colour =
-    system, planted controls hollow. Potentials that share a point are listed in one label.
-    Returns the figure (saving is left to the caller)."""
-    import matplotlib.pyplot as plt
+_MARKERS = {"variant": "o", "weakened": "s", "reference": "*", "third_party": "D", "planted": "X"}
+_COLORS = {"cu": "tab:orange", "si": "tab:blue", "water": "tab:cyan", "molecules": "tab:green"}
 
-    markers = {"variant": "o", "weakened": "s", "reference": "*", "third_party": "D", "planted": "X"}
-    colors = {"cu": "tab:orange", "si": "tab:blue", "water": "tab:cyan", "molecules": "tab:green"}
 
-    def y_of(r):
-        if y_key == "time_to_failure_fraction":
-            return r["md_mean_time_to_failure_ps"] / r["md_duration_ps"]
-        return r[y_key]
+def _md_measure(r: dict, y_key: str) -> float:
+    if y_key == "time_to_failure_fraction":
+        return r["md_mean_time_to_failure_ps"] / r["md_duration_ps"]
+    return r[y_key]
 
-    fig, ax = plt.subplots(figsize=(8.2, 4.8))
+
+def _scatter_potentials(ax, rows: Sequence[dict], y_key: str, x_key: str, name_of: Callable[[dict], str],
+                        label_width: int = 60) -> None:
+    """Points (marker = kind, colour = system, planted hollow), potentials sharing a point in one label."""
     groups: dict[tuple[float, float], list[str]] = {}
     for r in rows:
         if r.get(x_key) is None or r.get("md_stable_fraction") is None:  # no MD (a scan-only reference)
             continue
-        x, y = float(r[x_key]), float(y_of(r))
-        color = colors.get(r["system"], "k")
-        ax.scatter([x], [y], marker=markers.get(r["kind"], "o"), s=80, alpha=0.8,
+        x, y = float(r[x_key]), float(_md_measure(r, y_key))
+        color = _COLORS.get(r["system"], "k")
+        ax.scatter([x], [y], marker=_MARKERS.get(r["kind"], "o"), s=80, alpha=0.8,
                    facecolors="none" if r["kind"] == "planted" else color, edgecolors=color)
-        groups.setdefault((round(x, 2), round(y, 2)), []).append(f"{r['system']}/{r['potential']}")
+        groups.setdefault((round(x, 2), round(y, 2)), []).append(name_of(r))
     row_count: dict[float, int] = {}
     for (x, y), names in sorted(groups.items()):
         text = ", ".join(names) if len(names) <= 3 else f"{len(names)} potentials: " + ", ".join(names)
-        if len(text) > 60:
+        if len(text) > label_width:
             words, lines, line = text.split(", "), [], ""
             for w in words:
-                if len(line) + len(w) > 60:
+                if len(line) + len(w) > label_width:
                     lines.append(line)
                     line = ""
                 line += (", " if line else "") + w
@@ -1081,16 +1078,64 @@ def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_
         ax.annotate(text, (x, y), fontsize=5.5, xytext=(3, dy), textcoords="offset points")
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlim(left=-0.02)
-    ax.set_xlabel("BSCT score (lower = smoother; symlog axis, 0 = no artifact)" if x_key == "bsct_score"
-                  else "FSD (1/Å, lower = smoother; symlog axis)")
-    ax.set_ylabel("MD stable fraction" if y_key == "md_stable_fraction" else "mean time to failure / run length")
     ax.set_ylim(-0.08, 1.08)
-    handles = [plt.Line2D([], [], marker=m, ls="", color="gray", label=k) for k, m in markers.items()
+
+
+def _axis_labels(x_key: str, y_key: str) -> tuple[str, str]:
+    x = ("BSCT score (lower = smoother; symlog axis, 0 = no artifact)" if x_key == "bsct_score"
+         else "FSD (1/Å, lower = smoother; symlog axis)")
+    return x, "MD stable fraction" if y_key == "md_stable_fraction" else "mean time to failure / run length"
+
+
+def plot_correlation(rows: Sequence[dict], y_key: str = "md_stable_fraction", x_key: str = "bsct_score"):
+    """Scatter of BSCT score (``x_key="fsd_per_angstrom"``: the paper's FSD; symlog x, so 0 = clean shows) vs an MD stability measure
+    (``md_stable_fraction`` or ``time_to_failure_fraction``); marker = kind of potential, colour =
+    system, planted controls hollow. Potentials that share a point are listed in one label.
+    Returns the figure (saving is left to the caller)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.2, 4.8))
+    _scatter_potentials(ax, rows, y_key, x_key, lambda r: f"{r['system']}/{r['potential']}")
+    x_label, y_label = _axis_labels(x_key, y_key)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    handles = [plt.Line2D([], [], marker=m, ls="", color="gray", label=k) for k, m in _MARKERS.items()
                if any(r["kind"] == k for r in rows)]
-    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in colors.items()
+    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in _COLORS.items()
                 if any(r["system"] == s for r in rows)]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no point hidden
     fig.tight_layout()
+    return fig
+
+
+def plot_correlation_by_system(rows: Sequence[dict], correlation: dict, y_key: str = "md_stable_fraction",
+                               x_key: str = "bsct_score"):
+    """The scatter of :func:`plot_correlation`, one panel per system, each titled with its own
+    Pearson r and Spearman ρ (``correlation`` from :func:`correlation_summary`): how well the score
+    ranks the potentials of one system, which pooled points hide."""
+    import matplotlib.pyplot as plt
+
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    ncols = min(2, len(systems))
+    nrows = math.ceil(len(systems) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 3.9 * nrows), squeeze=False)
+    key = ("fsd_" if x_key == "fsd_per_angstrom" else "") + y_key.removeprefix("md_")
+    x_label, y_label = _axis_labels(x_key, y_key)
+    for ax, system in zip(axes.flat, systems):
+        _scatter_potentials(ax, [r for r in rows if r["system"] == system], y_key, x_key, lambda r: r["potential"],
+                            label_width=40)
+        c = correlation.get(f"system_{system}", correlation.get("all", {}) if len(systems) == 1 else {}).get(key, {})
+        stats = (f": r = {c['pearson_r']:.2f} [{c['pearson_ci95'][0]:.2f}, {c['pearson_ci95'][1]:.2f}], "
+                 f"ρ = {c['spearman_rho']:.2f} (n = {c['n']})" if "pearson_r" in c else "")
+        ax.set_title(system + stats, fontsize=9)
+        ax.set_xlabel(x_label, fontsize=8)
+        ax.set_ylabel(y_label, fontsize=8)
+    for ax in list(axes.flat)[len(systems):]:
+        ax.set_axis_off()
+    handles = [plt.Line2D([], [], marker=m, ls="", color="gray", label=k) for k, m in _MARKERS.items()
+               if any(r["kind"] == k for r in rows)]
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bsct.study import StudyConfig, StudyJobsFailed, plot_correlation, run_study
+    from bsct.study import StudyConfig, StudyJobsFailed, plot_correlation, plot_correlation_by_system, run_study
 
     cfg = StudyConfig(
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
             fig = plot_correlation(result.rows, y_key, x_key)
             fig.savefig(fig_dir / name, dpi=150)
             plt.close(fig)
+        for x_key, name in (("bsct_score", "study_bsct_vs_md_by_system.png"),
+                            ("fsd_per_angstrom", "study_fsd_vs_md_by_system.png")):
+            if x_key == "bsct_score" or cfg.fsd:
+                fig = plot_correlation_by_system(result.rows, result.correlation, "md_stable_fraction", x_key)
+                fig.savefig(fig_dir / name, dpi=150)
+                plt.close(fig)
     sys.stdout.write((Path(args.out) / ("ablation.cached.md" if args.cached_only else "ablation.md")).read_text())
     return 0
 
