@@ -1061,9 +1061,12 @@ def _scatter_potentials(ax, rows: Sequence[dict], y_key: str, x_key: str, name_o
         color = _COLORS.get(r["system"], "k")
         ax.scatter([x], [y], marker=_MARKERS.get(r["kind"], "o"), s=80, alpha=0.8,
                    facecolors="none" if r["kind"] == "planted" else color, edgecolors=color)
-        groups.setdefault((round(x, 2), round(y, 2)), []).append(name_of(r))
+        # one label for points that sit within ~10 % of each other on the symlog axis
+        x_bin = round(math.log10(x), 1) if x > 0.1 else round(x, 2) - 10.0
+        groups.setdefault((x_bin, round(y, 2)), []).append((x, name_of(r)))
     row_count: dict[float, int] = {}
-    for (x, y), names in sorted(groups.items()):
+    for (_, y), members in sorted(groups.items()):
+        x, names = min(m[0] for m in members), [m[1] for m in members]
         text = ", ".join(names) if len(names) <= 3 else f"{len(names)} potentials: " + ", ".join(names)
         if len(text) > label_width:
             words, lines, line = text.split(", "), [], ""
