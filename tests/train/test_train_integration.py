@@ -35,10 +35,10 @@ def cu_cell():
 
 
 def test_checkpoint_through_bsct_scan(checkpoint):
-    api = pytest.importorskip("bsct.scan.api")
-    from bsct.scan.geometry import ScanRange
-
     from ase.cluster import Icosahedron
+
+    from bsct.scan import api
+    from bsct.scan.geometry import ScanRange
 
     cluster = Icosahedron("Cu", 2)  # 13 atoms, non-periodic: a small, fast scan
     report = api.run_bsct(checkpoint, [cluster], max_per_type=1, progress=False, refine_jumps=False,
@@ -47,7 +47,8 @@ def test_checkpoint_through_bsct_scan(checkpoint):
 
 
 def test_checkpoint_through_md(checkpoint):
-    md = pytest.importorskip("bsct.md.run")
+    from bsct.md import run as md
+
     result = md.run_md_stability(checkpoint, [cu_cell()], md.MDConfig(time_ps=0.02, equilibration_ps=0.0, replicas=2))
     assert len(result.runs) == 2
     assert 0.0 <= result.stable_fraction <= 1.0
