@@ -41,7 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bsct.study import StudyConfig, StudyJobsFailed, plot_correlation, plot_correlation_by_system, run_study
+    from bsct.study import (
+        StudyConfig,
+        StudyJobsFailed,
+        plot_correlation,
+        plot_correlation_by_system,
+        run_study,
+    )
 
     cfg = StudyConfig(
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
