@@ -74,8 +74,18 @@ def test_neighbour_leaving_the_cutoff(graph, degree_embedding):
     diff = jumps(model, leaving_cluster, 4.0)  # the far H crosses r_cut = 4 Å
     if graph == "knn":
         assert diff[-1] > 1e-4
-    else:
-        assert diff.max() < 1e-12  # faded out long before r_cut
+        return
+    assert diff.max() < 1e-12  # faded out before r_cut
+    # the H does matter inside the fade region, so the quiet crossing is not for want of an effect
+    e_near, e_fading = energies(model, [leaving_cluster(3.0), leaving_cluster(3.9)])
+    assert abs(e_near - e_fading) > 1e-8
+    # and E(d) is smooth through the whole fade and the edge's removal: halving the step divides
+    # the largest second difference by ~4 (E'' continuous), where a jump or a kink would not shrink so
+    rough = []
+    for n in (231, 461):
+        d = np.linspace(2.9, 4.05, n)
+        rough.append(np.abs(np.diff(energies(model, [leaving_cluster(x) for x in d]), 2)).max())
+    assert 3.5 < rough[0] / rough[1] < 4.5, rough
 
 
 def test_diffknn_curve_is_smooth_along_a_scan():
