@@ -148,7 +148,23 @@ def test_roughness_sees_a_planted_step():
     smooth = energy_curve_roughness(load_potential("morse"), [atoms])
     stepped = energy_curve_roughness(load_potential("planted[kind=energy_step,size=0.01]"), [atoms])
     assert stepped > smooth + 0.015
-    assert default_score_fn([atoms])(load_potential("morse")) >= 0
+    score = default_score_fn([atoms])
+    assert score(load_potential("morse")) == 0.0  # the smooth reference is clean
+    assert score(load_potential("planted[kind=energy_step,size=0.01,r_star_angstrom=3.2]")) > 0.1
+
+
+def test_bsct_score_in_the_loop_scores_a_float32_model_in_float64_without_touching_it():
+    import copy
+
+    from bsct.model.config import named_config
+    from bsct.model.transformer import build_model
+
+    cluster = Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [1.2, 2.1, 0]])
+    model = build_model(named_config("final", elements=(29,), hidden_dim=8, n_heads=2, n_layers=1,
+                                     n_vector_channels=2, n_rbf=4, r_cut_angstrom=4.0, k_neighbors=4), seed=0)
+    score = default_score_fn([cluster])
+    assert score(model) == score(copy.deepcopy(model).to(torch.float64))
+    assert model.dtype == torch.float32  # the training copy is not cast
 
 
 def test_cli_train(tmp_path):
