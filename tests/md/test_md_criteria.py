@@ -70,6 +70,26 @@ def test_atom_loss_criterion(cu32):
     pos[0] += [-20.0, 0.0, 0.0]
     assert mon.check_geometry(0, 1.0, pos)
     assert mon.failures[0].reason == "atom_loss"
+    # at the threshold (isolation_distance_angstrom = 4 Å): the outermost atom pulled straight out
+    # until its nearest neighbour is 3.9 Å away stays, at 4.1 Å it is lost
+    k = int(np.argmax(np.linalg.norm(crystal.positions - crystal.positions.mean(0), axis=1)))
+    out = crystal.positions[k] - crystal.positions.mean(0)
+    out /= np.linalg.norm(out)
+    others = np.delete(crystal.positions, k, axis=0)
+
+    def pulled_to(nn_angstrom):
+        lo, hi = 0.0, 10.0
+        for _ in range(60):  # bisection on the pull distance
+            t = 0.5 * (lo + hi)
+            lo, hi = (t, hi) if np.linalg.norm(others - (crystal.positions[k] + t * out), axis=1).min() < nn_angstrom else (lo, t)
+        pos = crystal.positions.copy()
+        pos[k] += hi * out
+        return pos
+
+    for nn, fails in ((3.9, False), (4.1, True)):
+        mon = StabilityMonitor([crystal], StabilityCriteria(structure_kind="crystal"), 300.0)
+        assert mon.check_geometry(0, 1.0, pulled_to(nn)) is fails
+        assert [f.reason for f in mon.failures.values()] == (["atom_loss"] if fails else [])
 
 
 def test_coordination_criterion(cu32):
@@ -78,7 +98,23 @@ def test_coordination_criterion(cu32):
     squeezed = cu32.positions.copy()
     squeezed[:12] = squeezed[:12] * 0.6  # crush a third of the atoms together
     assert mon.check_geometry(0, 0.2, squeezed)
-    assert mon.failures[0].reason in ("coordination", "atom_loss")
+    assert mon.failures[0].reason == "coordination"
+    # the threshold: the fraction of atoms whose neighbour count within 3 Å changed, counted by ASE
+    from ase.neighborlist import neighbor_list
+
+    def coordination(positions):
+        atoms = cu32.copy()
+        atoms.positions = positions
+        return np.bincount(neighbor_list("i", atoms, 3.0), minlength=len(atoms))
+
+    moved = cu32.positions.copy()
+    moved[:2] += [0.8, 0.24, 0.0]  # two atoms pushed off their sites (10 of 32 atoms change coordination)
+    fraction = np.mean(coordination(moved) != coordination(cu32.positions))
+    assert 0 < fraction < 1
+    for limit, fails in ((fraction + 0.01, False), (fraction - 0.01, True)):
+        crit = StabilityCriteria(coordination_cutoff_angstrom=3.0, max_coordination_change_fraction=limit)
+        mon = StabilityMonitor([cu32], crit, 300.0)
+        assert mon.check_geometry(0, 0.2, moved) is fails
 
 
 def test_non_finite_positions(cu32):
@@ -139,6 +175,15 @@ def test_drift_slope_criterion(cu32):
     assert failed_at == pytest.approx(1.0)
     assert mon.failures[0].reason == "drift_slope"
     assert mon.drift_summary(0)["drift_slope_mev_per_atom_per_ps"] == pytest.approx(0.8)
+    # quiet below the limit: a 0.3 meV/atom/ps climb for 3 ps (0.9 meV/atom, under the 2 meV/atom drift
+    # limit too), and a flat energy with +-1.5 meV/atom alternating noise (slope ~0)
+    for climb, noise in ((0.3e-3, 0.0), (0.0, 1.5e-3)):
+        mon = StabilityMonitor([cu32], crit, 300.0)
+        mon.start_production(0, 0.0, 0.0)
+        for i, t in enumerate(np.arange(1, 301) * 0.01):
+            assert _step(mon, float(t), n * (climb * t + noise * (-1) ** i)) == []
+        assert mon.failures == {}
+        assert mon.drift_summary(0)["drift_slope_mev_per_atom_per_ps"] == pytest.approx(climb * 1e3, abs=0.02)
 
 
 def test_least_squares_slope():
