@@ -112,5 +112,10 @@ def test_resume_skips_finished_bonds(tmp_path):
 def test_ase_calculator_runs_point_by_point_behind_the_same_runner():
     from bsct.potentials import CalculatorPotential
 
-    curve = evaluate_scan(CalculatorPotential(EMT), geometry(30))
-    assert np.isfinite(curve.energy_ev).all()
+    geo = geometry(30)
+    curve = evaluate_scan(CalculatorPotential(EMT), geo)
+    # each point is EMT itself on that dimer: E(r) from a fresh ASE calculation
+    for r, e in zip(curve.r_angstrom[::7], curve.energy_ev[::7]):
+        dimer = Atoms("Cu2", positions=[[0, 0, 0], [r, 0, 0]])
+        dimer.calc = EMT()
+        assert e == pytest.approx(dimer.get_potential_energy(), abs=1e-10)
