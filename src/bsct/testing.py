@@ -74,6 +74,8 @@ def check_potential(
         e, f = _eval(potential, [moved])
         report["translation_energy_ev"] = max(report.get("translation_energy_ev", 0.0),
                                               _close(f"structure {s}: translation energy", e[0], e0, energy_atol_ev))
+        report["translation_forces"] = max(report.get("translation_forces", 0.0),
+                                           _close(f"structure {s}: translation forces", f, f0, force_atol_ev_per_angstrom))
         # Rotation (cell rotated with the atoms).
         rot = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
         turned = atoms.copy()
@@ -87,6 +89,8 @@ def check_potential(
         # Permutation.
         perm = rng.permutation(len(atoms))
         e, f = _eval(potential, [atoms[perm]])
+        report["permutation_energy_ev"] = max(report.get("permutation_energy_ev", 0.0),
+                                              _close(f"structure {s}: permutation energy", e[0], e0, energy_atol_ev))
         report["permutation_forces"] = max(report.get("permutation_forces", 0.0),
                                            _close(f"structure {s}: permutation forces", f, f0[perm], force_atol_ev_per_angstrom))
         # Periodic image.
@@ -96,6 +100,8 @@ def check_potential(
             e, f = _eval(potential, [shifted])
             report["periodic_image_energy_ev"] = max(report.get("periodic_image_energy_ev", 0.0),
                                                      _close(f"structure {s}: periodic image energy", e[0], e0, energy_atol_ev))
+            report["periodic_image_forces"] = max(report.get("periodic_image_forces", 0.0), _close(
+                f"structure {s}: periodic image forces", f, f0, force_atol_ev_per_angstrom))
         # Forces = -dE/dx by central differences on a few random components.
         if potential.conservative:
             for _ in range(n_fd_components):

@@ -7,7 +7,12 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.emt import EMT
 
-from bsct.potentials import AtomsBatch, CalculatorPotential, TorchCalculator
+from bsct.potentials import (
+    AtomsBatch,
+    CalculatorPotential,
+    PotentialOutput,
+    TorchCalculator,
+)
 from bsct.potentials.pair import LennardJones, Morse, PlantedArtifact
 from bsct.potentials.registry import load_potential
 from bsct.testing import check_potential
@@ -78,6 +83,48 @@ def test_conformance_catches_a_potential_that_mutates_its_input():
 
     with pytest.raises(AssertionError, match="modified its input"):
         check_potential(Mutating(), [cu_cluster()])
+
+
+class Violating(Morse):
+    """Morse plus a small conservative extra energy that breaks one symmetry (forces by autograd)."""
+
+    def __init__(self, breaks: str):
+        super().__init__()
+        self.breaks = breaks
+
+    def extra_energy_ev(self, pos: torch.Tensor, batch: AtomsBatch) -> torch.Tensor:  # (n_systems,)
+        sys_idx, n = batch.system_idx, batch.n_systems
+        counts = torch.bincount(sys_idx, minlength=n).to(pos.dtype)
+        centroid = pos.new_zeros(n, 3).index_add(0, sys_idx, pos) / counts[:, None]
+        spread = ((pos - centroid[sys_idx]) ** 2).sum(-1)  # translation and rotation invariant
+        if self.breaks == "translation":
+            per_atom = pos[:, 0]  # depends on where the structure sits
+        elif self.breaks == "permutation":
+            first = torch.cumsum(counts, 0) - counts
+            index = torch.arange(len(pos), device=pos.device) - first[sys_idx].long()
+            per_atom = index * spread  # depends on the atoms' order
+        elif self.breaks == "periodic image":
+            per_atom = spread  # moving an atom by a lattice vector changes it
+        else:  # "batch vs single": depends on how many systems share the call
+            per_atom = spread * n
+        return 0.01 * pos.new_zeros(n).index_add(0, sys_idx, per_atom)
+
+    def forward(self, batch, compute_stress=False):
+        out = super().forward(batch)
+        pos = batch.positions_angstrom.detach().clone().requires_grad_(True)
+        extra = self.extra_energy_ev(pos, batch)
+        (grad,) = torch.autograd.grad(extra.sum(), pos)
+        return PotentialOutput(out.energy_ev + extra.detach(), out.forces_ev_per_angstrom - grad)
+
+
+@pytest.mark.parametrize("breaks", ["translation", "permutation", "periodic image", "batch vs single"])
+def test_conformance_catches_each_broken_invariance(breaks):
+    cell = bulk("Cu", "fcc", a=3.61, cubic=True)
+    cell.rattle(0.05, seed=2)
+    structures = [cell, cu_cluster()]
+    check_potential(Morse(), structures)  # the same structures pass without the extra term
+    with pytest.raises(AssertionError, match=breaks):
+        check_potential(Violating(breaks), structures)
 
 
 def test_torch_potential_as_ase_calculator_matches_batched_and_numerical_stress():
