@@ -204,7 +204,10 @@ def test_cached_only_reports_finished_potentials_and_computes_nothing(ci_study):
     cfg, first = ci_study
     # the finished six plus one never run: reported as pending, not computed
     partial = dataclasses.replace(cfg, potentials=CI_POTENTIALS + ("under-trained",), cached_only=True)
+    fsd_manifest = next((Path(cfg.out_dir) / "cu").glob("_fsd_set-*/make_scans.json"))
+    before = fsd_manifest.stat().st_mtime_ns
     result = run_study(partial, executor="dask")  # cached_only never starts workers
+    assert fsd_manifest.stat().st_mtime_ns == before  # the shared FSD set is read, not rewritten
     assert [r["potential"] for r in result.rows] == list(CI_POTENTIALS)
     assert [r["bsct_score"] for r in result.rows] == [r["bsct_score"] for r in first.rows]
     assert result.pending == ["cu/under-trained"]

@@ -808,9 +808,13 @@ def run_study(
     floors: dict[str, float] = {}
     if cfg.fsd:  # shared by every potential of a system: made once, here, before parallel jobs
         for system in dict.fromkeys(j.system for j in jobs):
-            if cfg.cached_only and not (fsd_set_root(cfg, system) / "make_scans.json").exists():
-                continue
-            floors[system] = fsd_floor_per_angstrom(make_study_fsd_set(cfg, system))
+            root = fsd_set_root(cfg, system)
+            if cfg.cached_only:  # read what is there, write nothing
+                if not (root / "make_scans.json").exists():
+                    continue
+            else:
+                root = make_study_fsd_set(cfg, system)
+            floors[system] = fsd_floor_per_angstrom(root)
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 

@@ -361,8 +361,10 @@ def _versions() -> dict:
 def _write_manifest(root: Path, meta: dict, rows: dict) -> None:
     path = root / "make_scans.json"
     old = json.loads(path.read_text()).get("systems", {}) if path.exists() else {}
-    path.write_text(json.dumps({"schema": "bsct.make_scans/1", **meta, "versions": _versions(),
-                                "systems": dict(sorted({**old, **rows}.items()))}, indent=2))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"schema": "bsct.make_scans/1", **meta, "versions": _versions(),
+                               "systems": dict(sorted({**old, **rows}.items()))}, indent=2))
+    tmp.replace(path)  # atomic: a stop mid-write leaves the old manifest, not half of one
 
 
 # ---------------------------------------------------------------------------------- sets
