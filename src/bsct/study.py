@@ -1057,7 +1057,7 @@ def _md_measure(r: dict, y_key: str) -> float:
 def _scatter_potentials(ax, rows: Sequence[dict], y_key: str, x_key: str, name_of: Callable[[dict], str],
                         label_width: int = 60) -> None:
     """Points (marker = kind, colour = system, planted hollow), potentials sharing a point in one label."""
-    groups: dict[tuple[float, float], list[str]] = {}
+    groups: dict[tuple, list[tuple[float, str]]] = {}  # (x bin, y) -> (x, name) of its points
     for r in rows:
         if r.get(x_key) is None or r.get("md_stable_fraction") is None:  # no MD (a scan-only reference)
             continue
@@ -1065,8 +1065,8 @@ def _scatter_potentials(ax, rows: Sequence[dict], y_key: str, x_key: str, name_o
         color = _COLORS.get(r["system"], "k")
         ax.scatter([x], [y], marker=_MARKERS.get(r["kind"], "o"), s=80, alpha=0.8,
                    facecolors="none" if r["kind"] == "planted" else color, edgecolors=color)
-        # one label for points that sit within ~10 % of each other on the symlog axis
-        x_bin = round(math.log10(x), 1) if x > 0.1 else round(x, 2) - 10.0
+        # one label for the points of one bin: 0.1 in log10 x (a factor 1.26) above 0.1, 0.01 below
+        x_bin = ("log", round(math.log10(x), 1)) if x > 0.1 else ("linear", round(x, 2))  # the symlog's two parts
         groups.setdefault((x_bin, round(y, 2)), []).append((x, name_of(r)))
     row_count: dict[float, int] = {}
     for (_, y), members in sorted(groups.items()):
@@ -1131,7 +1131,8 @@ def plot_correlation_by_system(rows: Sequence[dict], correlation: dict, y_key: s
     for ax, system in zip(axes.flat, systems):
         _scatter_potentials(ax, [r for r in rows if r["system"] == system], y_key, x_key, lambda r: r["potential"],
                             label_width=40)
-        c = correlation.get(f"system_{system}", correlation.get("all", {}) if len(systems) == 1 else {}).get(key, {})
+        subset = f"system_{system}" if len(systems) > 1 else "all"  # one system: its rows are "all"
+        c = correlation.get(subset, {}).get(key, {})
         stats = (f": r = {c['pearson_r']:.2f} [{c['pearson_ci95'][0]:.2f}, {c['pearson_ci95'][1]:.2f}], "
                  f"ρ = {c['spearman_rho']:.2f} (n = {c['n']})" if "pearson_r" in c else "")
         ax.set_title(system + stats, fontsize=9)
