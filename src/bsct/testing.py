@@ -66,42 +66,37 @@ def check_potential(
     report["batch_vs_single_forces"] = _close("batch vs single forces", f_batch, np.concatenate([s[1] for s in singles]),
                                               force_atol_ev_per_angstrom)
 
+    def worst(key: str, what: str, a, b, atol: float) -> None:  # keep the largest deviation over the structures
+        report[key] = max(report.get(key, 0.0), _close(f"structure {s}: {what}", a, b, atol))
+
     for s, atoms in enumerate(structures):
         e0, f0 = singles[s][0][0], singles[s][1]
         # Translation.
         moved = atoms.copy()
         moved.translate(rng.normal(size=3))
         e, f = _eval(potential, [moved])
-        report["translation_energy_ev"] = max(report.get("translation_energy_ev", 0.0),
-                                              _close(f"structure {s}: translation energy", e[0], e0, energy_atol_ev))
-        report["translation_forces"] = max(report.get("translation_forces", 0.0),
-                                           _close(f"structure {s}: translation forces", f, f0, force_atol_ev_per_angstrom))
+        worst("translation_energy_ev", "translation energy", e[0], e0, energy_atol_ev)
+        worst("translation_forces", "translation forces", f, f0, force_atol_ev_per_angstrom)
         # Rotation (cell rotated with the atoms).
         rot = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
         turned = atoms.copy()
         turned.positions = atoms.positions @ rot.T
         turned.cell = atoms.cell.array @ rot.T
         e, f = _eval(potential, [turned])
-        report["rotation_energy_ev"] = max(report.get("rotation_energy_ev", 0.0),
-                                           _close(f"structure {s}: rotation energy", e[0], e0, energy_atol_ev))
-        report["rotation_forces"] = max(report.get("rotation_forces", 0.0),
-                                        _close(f"structure {s}: rotation forces", f, f0 @ rot.T, force_atol_ev_per_angstrom))
+        worst("rotation_energy_ev", "rotation energy", e[0], e0, energy_atol_ev)
+        worst("rotation_forces", "rotation forces", f, f0 @ rot.T, force_atol_ev_per_angstrom)
         # Permutation.
         perm = rng.permutation(len(atoms))
         e, f = _eval(potential, [atoms[perm]])
-        report["permutation_energy_ev"] = max(report.get("permutation_energy_ev", 0.0),
-                                              _close(f"structure {s}: permutation energy", e[0], e0, energy_atol_ev))
-        report["permutation_forces"] = max(report.get("permutation_forces", 0.0),
-                                           _close(f"structure {s}: permutation forces", f, f0[perm], force_atol_ev_per_angstrom))
+        worst("permutation_energy_ev", "permutation energy", e[0], e0, energy_atol_ev)
+        worst("permutation_forces", "permutation forces", f, f0[perm], force_atol_ev_per_angstrom)
         # Periodic image.
         if atoms.pbc.all():
             shifted = atoms.copy()
             shifted.positions[0] += atoms.cell.array.sum(axis=0)
             e, f = _eval(potential, [shifted])
-            report["periodic_image_energy_ev"] = max(report.get("periodic_image_energy_ev", 0.0),
-                                                     _close(f"structure {s}: periodic image energy", e[0], e0, energy_atol_ev))
-            report["periodic_image_forces"] = max(report.get("periodic_image_forces", 0.0), _close(
-                f"structure {s}: periodic image forces", f, f0, force_atol_ev_per_angstrom))
+            worst("periodic_image_energy_ev", "periodic image energy", e[0], e0, energy_atol_ev)
+            worst("periodic_image_forces", "periodic image forces", f, f0, force_atol_ev_per_angstrom)
         # Forces = -dE/dx by central differences on a few random components.
         if potential.conservative:
             for _ in range(n_fd_components):
@@ -111,8 +106,8 @@ def check_potential(
                 minus.positions[a, d] -= fd_step_angstrom
                 ep, em = _eval(potential, [plus, minus])[0]
                 fd = -(ep - em) / (2 * fd_step_angstrom)
-                report["finite_difference_forces"] = max(report.get("finite_difference_forces", 0.0), _close(
-                    f"structure {s}: force on atom {a} axis {d} vs -dE/dx", f0[a, d], fd, fd_atol_ev_per_angstrom))
+                worst("finite_difference_forces", f"force on atom {a} axis {d} vs -dE/dx", f0[a, d], fd,
+                      fd_atol_ev_per_angstrom)
     return report
 
 

@@ -123,7 +123,8 @@ def test_conformance_catches_each_broken_invariance(breaks):
     cell.rattle(0.05, seed=2)
     structures = [cell, cu_cluster()]
     check_potential(Morse(), structures)  # the same structures pass without the extra term
-    with pytest.raises(AssertionError, match=breaks):
+    where = "" if breaks == "batch vs single" else r"structure \d: "  # the failure names the structure
+    with pytest.raises(AssertionError, match=where + breaks):
         check_potential(Violating(breaks), structures)
 
 
