@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -464,6 +465,20 @@ def _bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir:
     return _cached_step(job_dir / "bsct.json", settings, compute)
 
 
+def prepare_datasets(cfg: "StudyConfig", workers: int = 1) -> None:
+    """Generate the systems' datasets that are neither packaged nor cached, once, before the jobs:
+    parallel jobs would otherwise each generate the same set (minutes to an hour for ``full``)."""
+    from bsct.data import reference_path
+    from bsct.data.generate import generate
+
+    data_size = cfg.study_size.data_size
+    for system in dict.fromkeys(cfg.systems):
+        try:
+            reference_path(system, "train", size=data_size)
+        except FileNotFoundError:
+            generate(system, data_size, 0, workers=workers, progress=cfg.progress)
+
+
 def fsd_set_root(cfg: "StudyConfig", system: str) -> Path:
     """Where the study keeps the FSD set of ``system`` (shared by all its potentials)."""
     size = cfg.study_size
@@ -815,6 +830,8 @@ def run_study(
             else:
                 root = make_study_fsd_set(cfg, system)
             floors[system] = fsd_floor_per_angstrom(root)
+    if not cfg.cached_only:
+        prepare_datasets(cfg, workers=max(1, min(n_workers, os.cpu_count() or 1)) if executor == "dask" else 1)
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 

@@ -1,5 +1,7 @@
 """Several worker processes give the same files as one; Si's fast sampler computes SW exactly."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,26 @@ def test_si_sampler_calculator_is_bitwise_stock_stillinger_weber():
         assert fast.get_potential_energy() == stock.get_potential_energy()
         np.testing.assert_array_equal(fast.get_forces(), stock.get_forces())
         np.testing.assert_array_equal(fast.get_stress(), stock.get_stress())
+
+
+def test_study_makes_a_missing_dataset_once_before_its_jobs(monkeypatch, tmp_path):
+    """``bsct study`` generates a non-packaged set in the parent (parallel jobs would each make it),
+    writes every split whole (no temporary files left, checksums of what is on disk) and then
+    finds it cached."""
+    from bsct.data.generate import file_sha256
+    from bsct.study import StudyConfig, prepare_datasets
+
+    monkeypatch.setenv("BSCT_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(cu.SIZES, "full", TINY_CU)
+    real = cu.sample_tasks
+    monkeypatch.setattr(cu, "sample_tasks", lambda size, seed: [t for t in real(size, seed) if t.n_frames])
+    cfg = StudyConfig(systems=("cu",), size="full", progress=False)
+    prepare_datasets(cfg, workers=2)
+    out = tmp_path / "cu-full-seed0"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.extxyz" for s in SPLITS] + ["manifest.json"])
+    for split in SPLITS:
+        assert manifest["files"][split]["sha256"] == file_sha256(out / f"{split}.extxyz")
+    stamp = (out / "train.extxyz").stat().st_mtime_ns
+    prepare_datasets(cfg, workers=2)
+    assert (out / "train.extxyz").stat().st_mtime_ns == stamp

@@ -187,6 +187,32 @@ def label_frames(items: list[tuple[Atoms, dict]], method, executor=None, chunksi
     return out
 
 
+def write_splits(out: Path, labelled: dict[str, list[Atoms]]) -> dict[str, dict]:
+    """Write each split as extxyz into ``out``; return the manifest's ``files`` entries.
+
+    Each file is written under a process-unique name, checksummed, then renamed, so two processes
+    making the same set at once (parallel study jobs) never read each other's half-written file.
+    """
+    from ase.io import read, write
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, frames_out in labelled.items():
+        path, tmp = out / f"{split}.extxyz", out / f".{split}.extxyz.{os.getpid()}.tmp"
+        write(str(tmp), frames_out, format="extxyz")
+        frames = read(str(tmp), index=":", format="extxyz")  # checksum what the file holds (extxyz rounds to 1e-8)
+        files[split] = {
+            "file": path.name,
+            "n_frames": len(frames),
+            "n_atoms": int(sum(len(a) for a in frames)),
+            "bytes": tmp.stat().st_size,
+            "sha256": file_sha256(tmp),
+            "content_sha256": content_checksum(frames),
+        }
+        tmp.replace(path)
+    return files
+
+
 def generate(
     system: str,
     size: str = "ci",
@@ -245,22 +271,7 @@ def generate(
         labelled[split], flat = flat[:len(splits[split])], flat[len(splits[split]):]
     t_label = time.perf_counter() - t1
 
-    from ase.io import read, write
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for split in SPLITS:
-        path = out / f"{split}.extxyz"
-        write(str(path), labelled[split], format="extxyz")
-        frames = read(str(path), index=":")  # checksum what the file holds (extxyz rounds to 1e-8)
-        files[split] = {
-            "file": path.name,
-            "n_frames": len(frames),
-            "n_atoms": int(sum(len(a) for a in frames)),
-            "bytes": path.stat().st_size,
-            "sha256": file_sha256(path),
-            "content_sha256": content_checksum(frames),
-        }
+    files = write_splits(out, labelled)
     manifest = {
         "key": key,
         "files": files,
@@ -270,7 +281,9 @@ def generate(
         "workers": workers,
         "command": f"bsct data generate {system} --size {size} --seed {seed} --out {out}",
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp = out / f".manifest.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(out / "manifest.json")  # last: a set counts as cached only once every file is in place
     log.info("%s: wrote %s in %.0f s", out, ", ".join(f"{s} {files[s]['n_frames']}" for s in SPLITS),
              manifest["timing_s"]["total"])
     return manifest
