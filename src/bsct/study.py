@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from bsct.report.json_report import clean_json
+from bsct.report.json_report import clean_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -304,9 +304,7 @@ def _cached_step(path: Path, settings: dict, compute: Callable[[], dict], force:
     result = compute()
     record = {"fingerprint": fp, "settings": settings, "step_wall_seconds": time.perf_counter() - t0, **result}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(clean_json(record), indent=1))
-    tmp.replace(path)  # atomic: a killed step leaves no half-written result
+    write_json(path, clean_json(record))  # atomic: a killed step leaves no half-written result
     record["cached"] = False
     return record
 
@@ -651,7 +649,7 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
             row["elastic_seconds"] = el["step_wall_seconds"]
     row["job_wall_seconds_this_run"] = time.perf_counter() - t0
     row = clean_json(row)
-    (job_dir / "row.json").write_text(json.dumps(row, indent=1))
+    write_json(job_dir / "row.json", row)
     return row
 
 

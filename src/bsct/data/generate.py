@@ -26,6 +26,7 @@ from ase import Atoms
 from bsct.data.reference import GENERATOR_VERSION, label
 from bsct.data.sampling import child_rng
 from bsct.data.systems import canonical_system, system_module
+from bsct.report.json_report import write_json
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +282,7 @@ def generate(
         "workers": workers,
         "command": f"bsct data generate {system} --size {size} --seed {seed} --out {out}",
     }
-    tmp = out / f".manifest.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(out / "manifest.json")  # last: a set counts as cached only once every file is in place
+    write_json(out / "manifest.json", manifest, indent=2, newline=True)  # last: cached once every file is in place
     log.info("%s: wrote %s in %.0f s", out, ", ".join(f"{s} {files[s]['n_frames']}" for s in SPLITS),
              manifest["timing_s"]["total"])
     return manifest

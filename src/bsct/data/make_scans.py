@@ -50,6 +50,7 @@ from bsct.scan.bonds import Bond, find_bonds, molecular_fragments
 from bsct.scan.geometry import ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 from bsct.scan.spice_eval import ModelByCharge
+from bsct.report.json_report import write_json
 
 log = logging.getLogger(__name__)
 
@@ -361,10 +362,8 @@ def _versions() -> dict:
 def _write_manifest(root: Path, meta: dict, rows: dict) -> None:
     path = root / "make_scans.json"
     old = json.loads(path.read_text()).get("systems", {}) if path.exists() else {}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"schema": "bsct.make_scans/1", **meta, "versions": _versions(),
-                               "systems": dict(sorted({**old, **rows}.items()))}, indent=2))
-    tmp.replace(path)  # atomic: a stop mid-write leaves the old manifest, not half of one
+    write_json(path, {"schema": "bsct.make_scans/1", **meta, "versions": _versions(),
+                      "systems": dict(sorted({**old, **rows}.items()))}, indent=2)  # a stop mid-write keeps the old one
 
 
 # ---------------------------------------------------------------------------------- sets

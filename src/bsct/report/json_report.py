@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
+from pathlib import Path
 
 SCHEMA = "bsct.report/1"
 
@@ -21,6 +24,16 @@ def clean_json(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def write_json(path: str | Path, data, indent: int | None = 1, newline: bool = False) -> Path:
+    """Write ``data`` as JSON atomically: to a process-unique temporary file, then renamed, so a
+    kill mid-write leaves the previous file and two processes writing the same file never mix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=indent) + ("\n" if newline else ""))
+    tmp.replace(path)
+    return path
 
 
 def report_to_dict(report) -> dict:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
-from bsct.report.json_report import report_to_dict
+from bsct.report.json_report import report_to_dict, write_json
 from bsct.report.plots import plot_bond_type
 
 
@@ -24,9 +23,7 @@ def write_report(report, out_dir: str | Path, plots: bool = True, html: bool = T
     out.mkdir(parents=True, exist_ok=True)
     data = report_to_dict(report)
     json_path = out / "results.json"
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(json_path)
+    write_json(json_path, data, indent=2)
     images: dict[str, bytes] = {}
     if plots:
         (out / "plots").mkdir(exist_ok=True)

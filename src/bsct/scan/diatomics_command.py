@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         potential_identity,
     )
     from bsct.report.diatomics_plots import write_diatomics_report
-    from bsct.report.json_report import clean_json
+    from bsct.report.json_report import clean_json, write_json
     from bsct.scan.diatomics import DiatomicGrid, parse_pairs, run_diatomics
 
     if args.metric not in METRIC_NAMES + ("bsct_score",):
@@ -63,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     def save(record: dict | None = None) -> None:
         if record is not None:
             data["pairs"][record["pair"]] = record
-        tmp = json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(clean_json(data)))
-        tmp.replace(json_path)
+        write_json(json_path, clean_json(data), indent=None)
 
     records = run_diatomics(potential, pairs, done, grid, points_per_call=args.points_per_call,
                             refine_jumps=not args.no_refine, progress=not args.no_progress, on_pair=save,

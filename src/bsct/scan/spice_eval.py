@@ -40,6 +40,7 @@ from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity, spec_with_charge
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
+from bsct.report.json_report import write_json
 
 log = logging.getLogger(__name__)
 
@@ -379,9 +380,7 @@ def run_fsd(
         from bsct.report.fsd_report import write_fsd_report
 
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "fsd.json.tmp"
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(out / "fsd.json")
+        write_json(out / "fsd.json", result, indent=2)
         write_fsd_report(result, {lab: o["curves"] | {"eq_idx": o["eq_idx"]} for lab, o in ok.items()}, out,
                          plots=plots)
     return result
