@@ -363,14 +363,18 @@ def test_correlation_table_gives_each_subset_score_and_measure_its_row():
              "md_mean_time_to_failure_ps": f, "md_duration_ps": 1.0, "fsd_per_angstrom": float(i)}
             for i, (s, f) in enumerate([(3.0, 0.0), (1.0, 0.25), (0.5, 0.5), (0.2, 0.75), (0.0, 1.0)])]
     water = [{**r, "system": "water"} for r in rows[:2]]  # too few to correlate on their own
-    c = correlation_summary(rows + water, n_bootstrap=100)
+    si = [{**r, "system": "si"} for r in rows[:4]]  # a correlation, but too few for an interval
+    c = correlation_summary(rows + water + si, n_bootstrap=100)
     table = correlation_markdown(c)
     assert table[0].startswith("| potentials | n | score | MD measure | Pearson r [95 % CI]")
     fsd = c["system_cu"]["fsd_time_to_failure_fraction"]
     assert (f"| within cu | 5 | FSD | time to failure fraction | {fsd['pearson_r']:.2f} [{fsd['pearson_ci95'][0]:.2f}, "
             f"{fsd['pearson_ci95'][1]:.2f}] | {fsd['spearman_rho']:.2f} [{fsd['spearman_ci95'][0]:.2f}, "
             f"{fsd['spearman_ci95'][1]:.2f}] |") in table
-    assert "| all potentials | 7 | BSCT | stable fraction | -" in "\n".join(table)
+    assert "| all potentials | 11 | BSCT | stable fraction | -" in "\n".join(table)
+    si_r = c["system_si"]["stable_fraction"]
+    assert (f"| within si | 4 | BSCT | stable fraction | {si_r['pearson_r']:.2f} (no interval: n < 5) "
+            f"| {si_r['spearman_rho']:.2f} (no interval: n < 5) |") in table
     assert "| within water | 2 | BSCT | stable fraction | need at least 3 finite pairs to correlate, got 2 | |" in table
     assert len([line for line in table if line.startswith("| within cu |")]) == 4  # 2 scores x 2 MD measures
 

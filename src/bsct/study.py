@@ -912,6 +912,16 @@ SUBSET_LABELS = {"all": "all potentials", "without_planted": "without the plante
                  "same_protocol_without_planted": "without planted and third-party (one MD protocol)"}
 
 
+def _with_interval(value: float, ci95) -> str:
+    """``-0.88 [-1.00, -0.64]``, or the value alone where too few potentials gave no interval."""
+    from bsct.metrics.correlation import MIN_PAIRS_FOR_INTERVAL
+
+    lo, hi = ci95 if ci95 is not None else (None, None)
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{value:.2f} (no interval: n < {MIN_PAIRS_FOR_INTERVAL})"
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def correlation_markdown(correlation: dict) -> list[str]:
     """A table, one row per (subset, score, MD measure): Pearson and Spearman with bootstrap 95 % CIs."""
     lines = ["| potentials | n | score | MD measure | Pearson r [95 % CI] | Spearman ρ [95 % CI] |",
@@ -925,8 +935,8 @@ def correlation_markdown(correlation: dict) -> list[str]:
             if "pearson_r" in s:
                 lines.append(
                     f"| {label} | {s['n']} | {score_name} | {measure} "
-                    f"| {s['pearson_r']:.2f} [{s['pearson_ci95'][0]:.2f}, {s['pearson_ci95'][1]:.2f}] "
-                    f"| {s['spearman_rho']:.2f} [{s['spearman_ci95'][0]:.2f}, {s['spearman_ci95'][1]:.2f}] |")
+                    f"| {_with_interval(s['pearson_r'], s['pearson_ci95'])} "
+                    f"| {_with_interval(s['spearman_rho'], s['spearman_ci95'])} |")
             elif s:
                 lines.append(f"| {label} | {c['n']} | {score_name} | {measure} | {s.get('error')} | |")
     return lines + [""]
@@ -1148,7 +1158,7 @@ def plot_correlation_by_system(rows: Sequence[dict], correlation: dict, y_key: s
                             label_width=40)
         subset = f"system_{system}" if len(systems) > 1 else "all"  # one system: its rows are "all"
         c = correlation.get(subset, {}).get(key, {})
-        stats = (f": r = {c['pearson_r']:.2f} [{c['pearson_ci95'][0]:.2f}, {c['pearson_ci95'][1]:.2f}], "
+        stats = (f": r = {_with_interval(c['pearson_r'], c['pearson_ci95'])}, "
                  f"ρ = {c['spearman_rho']:.2f} (n = {c['n']})" if "pearson_r" in c else "")
         ax.set_title(system + stats, fontsize=9)
         ax.set_xlabel(x_label, fontsize=8)

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+MIN_PAIRS_FOR_INTERVAL = 5
+"""Below this many potentials no bootstrap interval is given: with 3 (4) pairs, 67 % (33 %) of
+resamples hold only two distinct points, whose correlation is ±1 by construction, so the
+percentile interval would be an artefact (with 5 pairs: under 10 %)."""
+
 
 @dataclass(frozen=True)
 class Correlation:
@@ -35,7 +40,8 @@ def _pearson(x, y):
 def correlate(x, y, n_bootstrap: int = 2000, seed: int = 0) -> Correlation:
     """Pearson and Spearman of paired samples with percentile bootstrap CIs over pairs.
 
-    Resamples whose values are all tied (correlation undefined) are dropped from the interval.
+    Resamples whose values are all tied (correlation undefined) are dropped from the interval;
+    with fewer than :data:`MIN_PAIRS_FOR_INTERVAL` pairs the intervals are (nan, nan).
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -47,7 +53,7 @@ def correlate(x, y, n_bootstrap: int = 2000, seed: int = 0) -> Correlation:
         raise ValueError(f"need at least 3 finite pairs to correlate, got {len(x)}")
     rng = np.random.default_rng(seed)
     boot_p, boot_s = [], []
-    for _ in range(n_bootstrap):
+    for _ in range(n_bootstrap if len(x) >= MIN_PAIRS_FOR_INTERVAL else 0):
         idx = rng.integers(0, len(x), len(x))
         bx, by = x[idx], y[idx]
         if np.ptp(bx) == 0 or np.ptp(by) == 0:
