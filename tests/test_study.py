@@ -157,6 +157,43 @@ def test_dask_local_cluster_runs_jobs(tmp_path):
     assert len(list((tmp_path / "cu").glob("*/row.json"))) == 2
 
 
+_RUNNING: list[int] = []  # tasks running at once, seen by each task (in-process workers share it)
+
+
+def _busy_task(item: int) -> tuple[int, str, int, int]:
+    import time
+
+    from dask.distributed import get_worker
+
+    _RUNNING.append(item)
+    seen = len(_RUNNING)
+    time.sleep(0.2)
+    waiting_here = len(get_worker().state.ready)  # tasks this worker holds but cannot start yet
+    _RUNNING.remove(item)
+    if item == 3:
+        raise RuntimeError("item 3 is broken")
+    return item, get_worker().address, seen, waiting_here
+
+
+def test_dask_jobs_go_to_whichever_worker_is_free_one_per_thread():
+    """Every worker gets work, never more tasks run than threads, order is priority, a broken
+    item is reported and the rest still run (the full study once left one of two workers idle)."""
+    from dask.distributed import Client
+
+    from bsct.study import bounded_dask_map, local_dask_cluster
+
+    done, failed = [], []
+    with local_dask_cluster(2, processes=False) as cluster, Client(cluster) as client:
+        bounded_dask_map(client, _busy_task, list(range(8)), key=lambda i: f"busy-{i}",
+                         on_result=lambda i, r: done.append(r), on_error=lambda i, e: failed.append((i, str(e))))
+    assert failed == [(3, "item 3 is broken")]
+    assert sorted(r[0] for r in done) == [0, 1, 2, 4, 5, 6, 7]
+    assert len({r[1] for r in done}) == 2  # both workers used
+    assert max(r[2] for r in done) <= 2  # one task per worker thread at a time
+    assert all(r[3] == 0 for r in done)  # no worker is handed a backlog the other cannot take
+    assert [r[0] for r in done][:2] in ([0, 1], [1, 0])  # the first two items start first
+
+
 def test_study_dask_workers_keep_the_default_malloc_tuning():
     import os
 
