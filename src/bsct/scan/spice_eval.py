@@ -39,8 +39,8 @@ from bsct.metrics.fsd import (
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity, spec_with_charge
-from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 from bsct.report.json_report import write_json
+from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 
 log = logging.getLogger(__name__)
 
