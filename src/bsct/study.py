@@ -901,7 +901,7 @@ def run_study(
     corr = correlation_summary(ordered, cfg.n_bootstrap, cfg.seed) if len(ordered) >= 3 else {}
     result = StudyResult(cfg, ordered, corr, time.perf_counter() - t0, floors, pending)
     suffix = ".cached" if cfg.cached_only else ""  # a partial report never replaces the full one
-    (out / f"study{suffix}.json").write_text(json.dumps(result.to_dict(), indent=1))
+    write_json(out / f"study{suffix}.json", result.to_dict())
     (out / f"ablation{suffix}.md").write_text(ablation_markdown(result))
     return result
 

@@ -63,13 +63,13 @@ def _read_data(spec: str, max_structures: int | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import replace
     from pathlib import Path
 
     from bsct.md.criteria import StabilityCriteria
     from bsct.md.run import MDConfig, run_md_stability
     from bsct.potentials.registry import load_potential
+    from bsct.report.json_report import write_json
 
     if args.threads is not None:
         import torch
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     for run_doc in summary_doc["runs"]:
         run_doc.pop("trace", None)  # the traces live in md_runs.jsonl
     summary_doc["data"] = str(path)
-    (out / "md_summary.json").write_text(json.dumps(summary_doc, indent=2) + "\n")
+    write_json(out / "md_summary.json", summary_doc, indent=2, newline=True)
     if not args.no_plots:
         import matplotlib
 

@@ -24,6 +24,7 @@ from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
 from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity
+from bsct.report.json_report import write_json
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
@@ -166,7 +167,7 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
         for old in curves_dir.glob("*.npz"):
             old.unlink()
     curves_dir.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps(wanted))
+    write_json(manifest, wanted, indent=None)  # a kill mid-write must not leave a manifest resume cannot read
     return curves_dir
 
 

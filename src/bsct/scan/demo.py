@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from bsct.report.json_report import write_json
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"case": case.name, "model": case.spec, "structure": case.structure, "score": report.score,
                      "expected": case.expect_kind or "clean", "found": found, "ok": ok, "verdict": verdict})
         print(f"{'ok  ' if ok else 'FAIL'} {case.name:<26s} score {report.score:7.3f}  {verdict}; found: {found}")
-    (out / "summary.json").write_text(json.dumps(rows, indent=2))
+    write_json(out / "summary.json", rows, indent=2)
     (out / "index.html").write_text(_index_html(rows))
     n_ok = sum(r["ok"] for r in rows)
     print(f"{n_ok}/{len(rows)} demo cases as expected; open {out}/index.html")

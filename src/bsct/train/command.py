@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bsct.data.io import read_structures
     from bsct.model.config import ModelConfig, named_config
+    from bsct.report.json_report import write_json
     from bsct.train.callbacks import default_score_fn
     from bsct.train.loop import TrainConfig, train
 
@@ -127,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(model_config, train_structures, val_structures, train_config, args.out,
                    score_fn=default_score_fn(score_structures), test_structures=test_structures)
     out = Path(args.out)
-    (out / "history.json").write_text(json.dumps(result.history, indent=1))
-    (out / "metrics.json").write_text(json.dumps({"dataset_sha256": result.dataset_sha256, **result.metrics}, indent=1))
+    write_json(out / "history.json", result.history)
+    write_json(out / "metrics.json", {"dataset_sha256": result.dataset_sha256, **result.metrics})
     from bsct.train.plots import plot_history
 
     plot_history(result.history).savefig(out / "history.png", dpi=120)
