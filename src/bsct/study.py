@@ -468,14 +468,10 @@ def prepare_datasets(cfg: "StudyConfig", workers: int = 1) -> None:
     """Generate the systems' datasets that are neither packaged nor cached, once, before the jobs:
     parallel jobs would otherwise each generate the same set (minutes to an hour for ``full``)."""
     from bsct.data import reference_path
-    from bsct.data.generate import generate
 
-    data_size = cfg.study_size.data_size
     for system in dict.fromkeys(cfg.systems):
-        try:
-            reference_path(system, "train", size=data_size)
-        except FileNotFoundError:
-            generate(system, data_size, 0, workers=workers, progress=cfg.progress)
+        reference_path(system, "train", size=cfg.study_size.data_size, generate=True, workers=workers,
+                       progress=cfg.progress)
 
 
 def fsd_set_root(cfg: "StudyConfig", system: str) -> Path:
@@ -859,7 +855,7 @@ def run_study(
                 root = make_study_fsd_set(cfg, system)
             floors[system] = fsd_floor_per_angstrom(root)
     if not cfg.cached_only:
-        prepare_datasets(cfg, workers=max(1, min(n_workers, os.cpu_count() or 1)) if executor == "dask" else 1)
+        prepare_datasets(cfg, workers=max(1, min(n_workers, os.cpu_count() or 1)))  # before any job runs
     rows: dict[tuple[str, str], dict] = {}
     bar = tqdm(total=len(jobs), desc="study", unit="potential", disable=not cfg.progress)
 

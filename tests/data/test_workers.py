@@ -60,19 +60,21 @@ def test_study_makes_a_missing_dataset_once_before_its_jobs(monkeypatch, tmp_pat
     writes every split whole (no temporary files left, checksums of what is on disk) and then
     finds it cached."""
     from bsct.data.generate import file_sha256
-    from bsct.study import StudyConfig, prepare_datasets
+    from bsct.study import StudyConfig, run_study
 
     monkeypatch.setenv("BSCT_DATA_DIR", str(tmp_path))
     monkeypatch.setitem(cu.SIZES, "full", TINY_CU)
     real = cu.sample_tasks
     monkeypatch.setattr(cu, "sample_tasks", lambda size, seed: [t for t in real(size, seed) if t.n_frames])
-    cfg = StudyConfig(systems=("cu",), size="full", progress=False)
-    prepare_datasets(cfg, workers=2)
+    # no potentials: run_study does only what comes before its jobs
+    cfg = StudyConfig(systems=("cu",), size="full", out_dir=str(tmp_path / "study"), potentials=(), progress=False)
+    run_study(cfg, n_workers=2)
     out = tmp_path / "cu-full-seed0"
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.extxyz" for s in SPLITS] + ["manifest.json"])
+    assert manifest["workers"] == 2
     for split in SPLITS:
         assert manifest["files"][split]["sha256"] == file_sha256(out / f"{split}.extxyz")
     stamp = (out / "train.extxyz").stat().st_mtime_ns
-    prepare_datasets(cfg, workers=2)
+    run_study(cfg, n_workers=2)
     assert (out / "train.extxyz").stat().st_mtime_ns == stamp

@@ -42,14 +42,15 @@ def ci_path(system: str, split: str = "train") -> Path:
 
 
 def reference_path(system: str, split: str = "train", size: str = "ci", seed: int = 0,
-                   generate: bool = False) -> Path:
+                   generate: bool = False, workers: int = 1, progress: bool = True) -> Path:
     """Path of a reference dataset file of any size.
 
     Looks, in order, for the copy committed in the package (all ``ci`` sets, seed 0, and the
     ``full`` sets small enough to commit: ``molecules``), then for a generated copy in
     :func:`bsct.data.generate.default_out_dir`. With ``generate=True`` a missing set is made
-    there first (minutes to an hour for ``full``, see docs/datasets.md); otherwise
-    FileNotFoundError names the command that makes it.
+    there first (minutes to an hour for ``full``, see docs/datasets.md; ``workers`` and
+    ``progress`` as in :func:`bsct.data.generate.generate`); otherwise FileNotFoundError names the
+    command that makes it.
     """
     from bsct.data.generate import default_out_dir
     from bsct.data.generate import generate as make
@@ -68,7 +69,7 @@ def reference_path(system: str, split: str = "train", size: str = "ci", seed: in
         if not generate:
             raise FileNotFoundError(f"{path}: not generated yet; run `bsct data generate {system} --size {size} "
                                     f"--seed {seed}`")
-        make(system, size, seed, out)
+        make(system, size, seed, out, progress=progress, workers=workers)
     return path
 
 
