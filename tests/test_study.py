@@ -157,27 +157,22 @@ def test_dask_local_cluster_runs_jobs(tmp_path):
     assert len(list((tmp_path / "cu").glob("*/row.json"))) == 2
 
 
-_RUNNING: list[int] = []  # tasks running at once, seen by each task (in-process workers share it)
-
-
-def _busy_task(item: int) -> tuple[int, str, int, int]:
+def _busy_task(item: int) -> tuple[int, str, int]:
     import time
 
     from dask.distributed import get_worker
 
-    _RUNNING.append(item)
-    seen = len(_RUNNING)
     time.sleep(0.2)
     waiting_here = len(get_worker().state.ready)  # tasks this worker holds but cannot start yet
-    _RUNNING.remove(item)
     if item == 3:
         raise RuntimeError("item 3 is broken")
-    return item, get_worker().address, seen, waiting_here
+    return item, get_worker().address, waiting_here
 
 
 def test_dask_jobs_go_to_whichever_worker_is_free_one_per_thread():
-    """Every worker gets work, never more tasks run than threads, order is priority, a broken
-    item is reported and the rest still run (the full study once left one of two workers idle)."""
+    """Every worker gets work and no worker holds a task it cannot start (the full study once
+    queued 36 jobs on one worker while the other sat idle); order is priority; a broken item is
+    reported and the rest still run."""
     from dask.distributed import Client
 
     from bsct.study import bounded_dask_map, local_dask_cluster
@@ -189,8 +184,7 @@ def test_dask_jobs_go_to_whichever_worker_is_free_one_per_thread():
     assert failed == [(3, "item 3 is broken")]
     assert sorted(r[0] for r in done) == [0, 1, 2, 4, 5, 6, 7]
     assert len({r[1] for r in done}) == 2  # both workers used
-    assert max(r[2] for r in done) <= 2  # one task per worker thread at a time
-    assert all(r[3] == 0 for r in done)  # no worker is handed a backlog the other cannot take
+    assert all(r[2] == 0 for r in done)  # no worker is handed a backlog the other cannot take
     assert [r[0] for r in done][:2] in ([0, 1], [1, 0])  # the first two items start first
 
 
