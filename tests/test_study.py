@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bsct.data import ci_path, read_structures
+from bsct.report.json_report import clean_json
 from bsct.scan.runner import ScanCurve
 from bsct.study import (
     CU_MORSE,
@@ -407,6 +408,7 @@ def test_correlation_table_gives_each_subset_score_and_measure_its_row():
     assert (f"| within si | 4 | BSCT | stable fraction | {si_r['pearson_r']:.2f} (no interval: n < 5) "
             f"| {si_r['spearman_rho']:.2f} (no interval: n < 5) |") in table
     assert "| within water | 2 | BSCT | stable fraction | need at least 3 finite pairs to correlate, got 2 | |" in table
+    assert correlation_markdown(json.loads(json.dumps(clean_json(c)))) == table  # as read back from study.json
     assert len([line for line in table if line.startswith("| within cu |")]) == 4  # 2 scores x 2 MD measures
 
 

@@ -942,8 +942,8 @@ def _with_interval(value: float, ci95) -> str:
     """``-0.88 [-1.00, -0.64]``, or the value alone where too few potentials gave no interval."""
     from bsct.metrics.correlation import MIN_PAIRS_FOR_INTERVAL
 
-    lo, hi = ci95 if ci95 is not None else (None, None)
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+    lo, hi = ci95  # NaN in memory, None once through JSON
+    if any(v is None or not math.isfinite(v) for v in (lo, hi)):
         return f"{value:.2f} (no interval: n < {MIN_PAIRS_FOR_INTERVAL})"
     return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
 

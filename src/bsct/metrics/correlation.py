@@ -53,7 +53,8 @@ def correlate(x, y, n_bootstrap: int = 2000, seed: int = 0) -> Correlation:
         raise ValueError(f"need at least 3 finite pairs to correlate, got {len(x)}")
     rng = np.random.default_rng(seed)
     boot_p, boot_s = [], []
-    for _ in range(n_bootstrap if len(x) >= MIN_PAIRS_FOR_INTERVAL else 0):
+    n_draws = n_bootstrap if len(x) >= MIN_PAIRS_FOR_INTERVAL else 0  # too few pairs: no interval
+    for _ in range(n_draws):
         idx = rng.integers(0, len(x), len(x))
         bx, by = x[idx], y[idx]
         if np.ptp(bx) == 0 or np.ptp(by) == 0:
