@@ -776,16 +776,18 @@ def bounded_dask_map(client, fn: Callable, items: Sequence, key: Callable[[Any],
     full study it put 37 of 46 jobs on one worker while the other sat idle. Here a worker that
     finishes gets the next item, and a job list's order is its priority.
     """
+    from collections import deque
+
     from dask.distributed import as_completed
 
-    todo = list(items)[::-1]
+    todo = deque(items)
     in_flight = as_completed()
     owner: dict = {}
 
     def top_up() -> None:
         capacity = max(1, sum(client.nthreads().values()))  # workers of an outside cluster may come and go
         while todo and in_flight.count() < capacity:
-            item = todo.pop()
+            item = todo.popleft()
             future = client.submit(fn, item, pure=False, key=key(item))
             owner[future.key] = item
             in_flight.add(future)
