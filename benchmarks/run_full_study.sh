@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The `full` study size of docs/results.md: the paper-like model on the full datasets of all four
-# systems, with CHGNet and SevenNet-0 on Cu and Si. Run 1 (a machine shared with other jobs) took
-# 15.5 worker-hours for 29 of the 46 potentials; run 2 (unshared) 4.2 worker-hours for its first 25
-# (all 12 of Si: 2.8). The order of --systems sets which jobs run first and the rows' order in the
-# tables (and so the bootstrap's draws); the cached results do not depend on it.
+# systems, with CHGNet and SevenNet-0 on Cu and Si. Measured on the 2-core machine with nothing else
+# running (2026-11-29): 9.35 worker-hours summed over steps, 4 h 53 min wall with the two workers.
+# The order of --systems sets which jobs run first and the rows' order in the tables (and so the
+# bootstrap's draws); the cached results do not depend on it.
 # Every step is cached under OUT and resumes: a training continues from its last epoch, BSCT bond by
 # bond, FSD system by system, MD replica by replica, so the run can be stopped and started again.
 #   benchmarks/run_full_study.sh [OUT]   (default runs/study-full)
