@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The `full` study size of docs/results.md: the paper-like model on the full datasets of all four
 # systems, with CHGNet and SevenNet-0 on Cu and Si. Measured on the 2-core machine with nothing else
-# running (2026-11-29): 9.35 worker-hours summed over steps, 4 h 53 min wall with the two workers.
+# running (2026-11-29): 9.35 worker-hours summed over steps, about 4 h 50 min wall with the two
+# workers over three resumed invocations (docs/results.md, "Runtime").
 # The order of --systems sets which jobs run first and the rows' order in the tables (and so the
 # bootstrap's draws); the cached results do not depend on it.
 # Every step is cached under OUT and resumes: a training continues from its last epoch, BSCT bond by
