@@ -25,15 +25,21 @@ def main() -> None:
     args = parser.parse_args()
     cfg = study.StudyConfig(systems=(args.system,), size=args.size, seed=0, out_dir=str(args.out), progress=False)
     torch.set_num_threads(args.threads)
-    job = next(j for j in study.potential_zoo(args.system, cfg.study_size) if j.name == args.potential)
+    trained = {j.name: j for j in study.potential_zoo(args.system, cfg.study_size) if j.trained}
+    if args.potential not in trained:
+        parser.error(f"{args.potential!r} is not a trained potential of {args.system}; choose from {', '.join(trained)}")
+    job = trained[args.potential]
     args.out.mkdir(parents=True, exist_ok=True)
+    reused = (args.out / "model.pt").exists()
     t0 = time.perf_counter()
-    study._train_step(job, cfg, args.out)
-    print(f"retrained in {time.perf_counter() - t0:.0f} s with {args.threads} thread(s)")
+    study._train_step(job, cfg, args.out)  # the study's own training step: same settings, same cache rules
+    print(f"reused the model already in {args.out}" if reused
+          else f"retrained in {time.perf_counter() - t0:.0f} s with {args.threads} thread(s)")
     new = load_checkpoint(args.out / "model.pt")
     cached = load_checkpoint(args.study_dir / args.system / job.slug / "model.pt")
     same = [a["train_loss"] == b["train_loss"] for a, b in zip(new["history"], cached["history"])]
-    print(f"train loss equal in {sum(same)} of {len(same)} epochs"
+    print(f"train loss equal in {sum(same)} of {len(same)} epochs (epochs run: {len(new['history'])} now, "
+          f"{len(cached['history'])} cached)"
           + ("" if all(same) else f"; first difference at epoch {same.index(False) + 1}"))
     identical = all(torch.equal(a, b) for a, b in zip(new["model_state"].values(), cached["model_state"].values()))
     print("weights bit-identical:", identical)
