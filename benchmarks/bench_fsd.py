@@ -26,7 +26,7 @@ import torch
 from bsct.data.bsct_spice import read_system, sample_root, system_dirs
 from bsct.metrics.fsd import force_smoothness_deviation
 from bsct.potentials.ase_adapters import TorchCalculator
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 from bsct.scan.spice_eval import run_fsd
 
 

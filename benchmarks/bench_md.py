@@ -25,7 +25,7 @@ import torch
 from ase.build import bulk
 
 from bsct.md.run import MDConfig, run_md_stability
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 
 
 def cu_cell(n_atoms: int):

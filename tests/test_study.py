@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bsct.data import ci_path, read_structures
-from bsct.report.json_report import clean_json
+from bsct.runs import clean_json
 from bsct.scan.runner import ScanCurve
 from bsct.study import (
     CU_MORSE,
@@ -296,7 +296,7 @@ def test_cu_planted_controls_hold_fcc_copper_at_the_data_lattice_constant():
 
     from bsct.metrics.elastic import elastic_constants_cubic
     from bsct.potentials import TorchCalculator
-    from bsct.potentials.registry import load_potential
+    from bsct.registry import load_potential
 
     specs = {job.name: job.spec for job in potential_zoo("cu", SIZES["ci"], third_party=False) if job.kind == "planted"}
     control = load_potential(specs["morse (control)"])

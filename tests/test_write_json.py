@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bsct.report.json_report import clean_json, write_json
+from bsct.runs import clean_json, write_json
 
 
 def test_write_json_round_trips_and_leaves_no_temporary_file(tmp_path):

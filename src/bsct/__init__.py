@@ -15,7 +15,7 @@ def __getattr__(name):  # lazy, so `import bsct` stays light and has no side eff
 
         return run_fsd
     if name == "load_potential":
-        from bsct.potentials.registry import load_potential
+        from bsct.registry import load_potential
 
         return load_potential
     raise AttributeError(f"module 'bsct' has no attribute {name!r}")

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from bsct.report.json_report import clean_json, write_json
+from bsct.runs import clean_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class PotentialJob:
         system: dataset name (``cu``, ``si``, ``water``, ``molecules``).
         name: label in tables (``baseline``, ``final``, ``hard-cutoff``, ``EMT``...).
         kind: one of :data:`KINDS`.
-        spec: a SPEC string for :func:`bsct.potentials.registry.load_potential` (untrained ones).
+        spec: a SPEC string for :func:`bsct.registry.load_potential` (untrained ones).
         config_name: named model config to train (trained ones).
         model_overrides: extra overrides of that config (on top of the size's).
         max_steps: stop training after this many steps (under-trained checkpoints).
@@ -405,7 +405,7 @@ def _errors_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
                 "by": "config_type", **_data_settings(cfg.study_size)}
 
     def compute() -> dict:
-        from bsct.potentials.registry import load_potential
+        from bsct.registry import load_potential
         from bsct.train.loss import errors_by_group
 
         potential = load_potential(potential_ref)
@@ -422,7 +422,7 @@ def _resuming(run: Callable[[bool], Any], out_dir: Path):
     """``run(resume)`` with ``resume=True`` first: keep what a stopped run of this step saved
     (scans, systems, MD replicas); if ``out_dir`` holds another potential's or other settings'
     results, start afresh."""
-    from bsct.potentials.registry import ResumeMismatchError
+    from bsct.runs import ResumeMismatchError
 
     try:
         return run(True)
@@ -574,7 +574,7 @@ def _elastic_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_d
 
         from bsct.metrics.elastic import elastic_constants_cubic
         from bsct.potentials.ase_adapters import TorchCalculator
-        from bsct.potentials.registry import load_potential
+        from bsct.registry import load_potential
 
         calc = TorchCalculator(load_potential(potential_ref))
         volumes, energies = [], []

@@ -25,7 +25,7 @@ from bsct.data.make_scans import (
     relabel_set,
 )
 from bsct.potentials.protocol import AtomsBatch
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 from bsct.scan.bonds import find_bonds
 from bsct.scan.runner import call_potential
 

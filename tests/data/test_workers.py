@@ -59,7 +59,7 @@ def test_study_makes_a_missing_dataset_once_before_its_jobs(monkeypatch, tmp_pat
     """``bsct study`` generates a non-packaged set in the parent (parallel jobs would each make it),
     writes every split whole (no temporary files left, checksums of what is on disk) and then
     finds it cached."""
-    from bsct.data.generate import file_sha256
+    from bsct.runs import file_sha256
     from bsct.study import StudyConfig, run_study
 
     monkeypatch.setenv("BSCT_DATA_DIR", str(tmp_path))

@@ -16,7 +16,7 @@ from bsct.md.criteria import StabilityCriteria
 from bsct.md.run import MDConfig, run_md_stability
 from bsct.potentials.pair import Morse, PlantedArtifact
 from bsct.potentials.protocol import PotentialOutput
-from bsct.potentials.registry import ResumeMismatchError
+from bsct.runs import ResumeMismatchError
 
 # Documented tolerance (docs/md.md): a smooth reference keeps |E_tot(t) - E_tot(0)| below
 # 0.2 meV/atom over 1 ps of NVE at 300 K (measured: EMT Cu ~0.02 at 2 fs, SW Si ~0.08 at 1 fs).

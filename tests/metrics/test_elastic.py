@@ -4,7 +4,7 @@ import pytest
 from ase.build import bulk
 
 from bsct.metrics.elastic import elastic_constants_cubic
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 
 
 def test_stillinger_weber_silicon_matches_the_published_constants():

@@ -10,7 +10,7 @@ from bsct.model.config import NAMED_CONFIGS, ModelConfig, named_config
 from bsct.model.transformer import TransformerMLIP, build_model
 from bsct.potentials.ase_adapters import TorchCalculator
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 
 TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8,
             r_cut_angstrom=4.0, elements=(29,))

@@ -14,7 +14,7 @@ from bsct.potentials import (
     TorchCalculator,
 )
 from bsct.potentials.pair import LennardJones, Morse, PlantedArtifact
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 from bsct.testing import check_potential
 
 

@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from bsct.potentials import AtomsBatch
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 
 
 @pytest.mark.parametrize("spec, atoms", [

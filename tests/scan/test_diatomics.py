@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from bsct.cli import main
 from bsct.potentials import AtomsBatch, PotentialOutput
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 from bsct.report.diatomics_plots import periodic_table_position, plot_diatomic_curve, plot_periodic_table
 from bsct.scan.diatomics import (
     DiatomicGrid,

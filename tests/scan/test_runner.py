@@ -10,7 +10,7 @@ from ase.calculators.emt import EMT
 from bsct import run_bsct
 from bsct.potentials import PotentialOutput
 from bsct.potentials.pair import Morse
-from bsct.potentials.registry import ResumeMismatchError
+from bsct.runs import ResumeMismatchError
 from bsct.scan.bonds import find_bonds
 from bsct.scan.geometry import ScanRange, build_scan
 from bsct.scan.runner import ScanCurve, evaluate_scan

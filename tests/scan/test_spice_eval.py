@@ -12,7 +12,8 @@ from ase.io import write
 from bsct.data.bsct_spice import BadSystemError, read_system, sample_root, system_dirs
 from bsct.metrics.fsd import METRIC_KEYS
 from bsct.potentials.pair import Morse
-from bsct.potentials.registry import ResumeMismatchError, spec_with_charge
+from bsct.runs import ResumeMismatchError
+from bsct.registry import spec_with_charge
 from bsct.scan import spice_eval
 from bsct.scan.spice_eval import (
     ModelByCharge,

@@ -12,7 +12,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
-from bsct.potentials.registry import load_potential
+from bsct.registry import load_potential
 from bsct.train.callbacks import default_score_fn, energy_curve_roughness
 from bsct.train.data import LabelledStructures, dataset_hash, fit_reference_energies, force_rms
 from bsct.train.loop import STATE_FILE, TrainConfig, evaluate, train

@@ -26,7 +26,7 @@ from ase import Atoms
 from bsct.data.reference import GENERATOR_VERSION, label
 from bsct.data.sampling import child_rng
 from bsct.data.systems import canonical_system, system_module
-from bsct.report.json_report import write_json
+from bsct.runs import file_sha256, write_json
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,6 @@ def content_checksum(frames: list[Atoms]) -> str:
 def _voigt(stress) -> np.ndarray:
     s = np.asarray(stress).reshape(3, 3)
     return np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def split_pool(pool: list[Atoms], seed: int) -> dict[str, list[Atoms]]:

@@ -46,7 +46,7 @@ from ase.io import read, write
 from scipy.spatial.transform import Rotation
 
 from bsct.potentials.protocol import AtomsBatch
-from bsct.report.json_report import write_json
+from bsct.runs import write_json
 from bsct.scan.bonds import Bond, find_bonds, molecular_fragments
 from bsct.scan.geometry import ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     from bsct.md.criteria import StabilityCriteria
     from bsct.md.run import MDConfig, run_md_stability
-    from bsct.potentials.registry import load_potential
-    from bsct.report.json_report import write_json
+    from bsct.registry import load_potential
+    from bsct.runs import write_json
 
     if args.threads is not None:
         import torch

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bsct.potentials.registry import ResumeMismatchError
-from bsct.report.json_report import clean_json
+from bsct.runs import ResumeMismatchError
+from bsct.runs import clean_json
 
 SCHEMA = "bsct.md/1"
 

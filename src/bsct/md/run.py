@@ -449,7 +449,7 @@ def run_md_stability(
         criteria: failure thresholds (:class:`~bsct.md.criteria.StabilityCriteria`).
         out_dir: if given, each finished replica is appended to ``out_dir/md_runs.jsonl`` at once.
         resume: keep the replicas already in ``md_runs.jsonl`` (same protocol and same potential,
-            :func:`~bsct.potentials.registry.potential_identity`, required) and run only the
+            :func:`~bsct.registry.potential_identity`, required) and run only the
             missing ones.
         model_name: recorded in the results and the resume header.
         on_run_finished: called with each :class:`RunResult` as it finishes (after it is saved).
@@ -457,7 +457,7 @@ def run_md_stability(
     Returns:
         :class:`MDStabilityResult` with the runs ordered by replica and the summary.
     """
-    from bsct.potentials.registry import load_potential, potential_identity
+    from bsct.registry import load_potential, potential_identity
 
     if len(structures) == 0:
         raise ValueError("need at least one starting structure")

@@ -3,37 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
-from pathlib import Path
+
+from bsct.runs import clean_json
 
 SCHEMA = "bsct.report/1"
-
-
-def clean_json(value):
-    """Strict-JSON copy: NaN/inf -> None, numpy and 0-d torch scalars -> Python numbers, keys -> str.
-
-    The one converter every writer of the project uses (reports, study, MD, diatomics)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: str | Path, data, indent: int | None = 1, newline: bool = False) -> Path:
-    """Write ``data`` as JSON atomically: to a process-unique temporary file, then renamed, so a
-    kill mid-write leaves the previous file and two processes writing the same file never mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent) + ("\n" if newline else ""))
-    tmp.replace(path)
-    return path
 
 
 def report_to_dict(report) -> dict:

@@ -7,7 +7,9 @@ import html
 import io
 from pathlib import Path
 
-from bsct.report.json_report import report_to_dict, write_json
+from bsct.runs import write_json
+
+from bsct.report.json_report import report_to_dict
 from bsct.report.plots import plot_bond_type
 
 

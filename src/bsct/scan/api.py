@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity
-from bsct.report.json_report import write_json
+from bsct.runs import ResumeMismatchError
+from bsct.registry import load_potential, potential_identity
+from bsct.runs import write_json
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
@@ -152,7 +153,7 @@ def _load_structures(data) -> list[Atoms]:
 
 def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict, resume: bool) -> Path:
     """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run of the
-    same potential (:func:`~bsct.potentials.registry.potential_identity`: a retrained checkpoint
+    same potential (:func:`~bsct.registry.potential_identity`: a retrained checkpoint
     at the same path is another potential)."""
     curves_dir = out_dir / "curves"
     manifest = out_dir / "run.json"
@@ -183,7 +184,7 @@ def run_bsct(
     """Run the Bond Smoothness Characterization Test.
 
     Args:
-        model: a SPEC string (see :func:`bsct.potentials.registry.load_potential`), an ASE
+        model: a SPEC string (see :func:`bsct.registry.load_potential`), an ASE
             calculator, or a batched potential.
         data: a file (extxyz, ASE db), an ``Atoms`` or a list of them.
         config: a :class:`BSCTConfig`; keyword ``overrides`` replace single fields of it.

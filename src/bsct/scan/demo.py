@@ -13,7 +13,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from bsct.report.json_report import write_json
+from bsct.runs import write_json
 
 
 @dataclass(frozen=True)

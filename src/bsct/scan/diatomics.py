@@ -26,7 +26,7 @@ from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.report.json_report import clean_json
+from bsct.runs import clean_json
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
 from bsct.scan.runner import ScanCurve, evaluate_chunked, evaluate_points

@@ -29,13 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bsct.metrics.arena import METRIC_NAMES
-    from bsct.potentials.registry import (
-        ResumeMismatchError,
-        load_potential,
-        potential_identity,
-    )
+    from bsct.registry import load_potential, potential_identity
+    from bsct.runs import ResumeMismatchError
     from bsct.report.diatomics_plots import write_diatomics_report
-    from bsct.report.json_report import clean_json, write_json
+    from bsct.runs import clean_json, write_json
     from bsct.scan.diatomics import DiatomicGrid, parse_pairs, run_diatomics
 
     if args.metric not in METRIC_NAMES + ("bsct_score",):

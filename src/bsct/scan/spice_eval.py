@@ -38,8 +38,9 @@ from bsct.metrics.fsd import (
 )
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.potentials.registry import ResumeMismatchError, load_potential, potential_identity, spec_with_charge
-from bsct.report.json_report import write_json
+from bsct.runs import ResumeMismatchError
+from bsct.registry import load_potential, potential_identity, spec_with_charge
+from bsct.runs import write_json
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ def _plot_path(prediction_file: Path) -> Path:
 
 def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angstrom: float, identity: dict) -> None:
     """Atomic write, so a killed run never leaves a half-written system behind. ``identity``
-    (:func:`~bsct.potentials.registry.potential_identity`) lets a resume refuse another potential."""
+    (:func:`~bsct.registry.potential_identity`) lets a resume refuse another potential."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     meta = {"model": model_name, "potential": identity, "label": outcome["label"], "eps_ev_per_angstrom": eps_ev_per_angstrom,

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bsct.data.io import read_structures
     from bsct.model.config import ModelConfig, named_config
-    from bsct.report.json_report import write_json
+    from bsct.runs import write_json
     from bsct.train.callbacks import default_score_fn
     from bsct.train.loop import TrainConfig, train
 

@@ -20,6 +20,7 @@ from typing import Callable
 
 from bsct.potentials.ase_adapters import as_batched
 from bsct.potentials.protocol import BatchedPotential
+from bsct.runs import file_sha256
 
 
 def _morse(**kw):
@@ -211,10 +212,6 @@ def load_potential(spec) -> BatchedPotential:
     raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
 
 
-class ResumeMismatchError(ValueError):
-    """A saved result that a resume must not reuse: another potential's, or other settings'."""
-
-
 def potential_identity(potential) -> dict:
     """What a saved result must match to count as the same potential (used to refuse resuming).
 
@@ -228,8 +225,6 @@ def potential_identity(potential) -> dict:
 
     if isinstance(potential, str):
         if Path(potential).is_file():
-            from bsct.data.generate import file_sha256
-
             return {"spec": potential, "sha256": file_sha256(potential)}
         return {"spec": potential}
     identity = {"type": f"{type(potential).__module__}.{type(potential).__qualname__}",
