@@ -176,10 +176,10 @@ def test_results_stream_and_a_killed_run_resumes(cu4, tmp_path):
 def test_resume_refuses_a_different_protocol(cu4, tmp_path):
     cfg = MDConfig(time_ps=0.01, timestep_fs=2.0, equilibration_ps=0.0, replicas=1)
     run_md_stability(Morse(), [cu4], cfg, out_dir=tmp_path)
-    with pytest.raises(ResumeMismatchError, match="protocol differs"):
+    with pytest.raises(ResumeMismatchError, match=r"settings differ in \[.(md|criteria).\]"):
         run_md_stability(Morse(), [cu4], MDConfig(**{**cfg.__dict__, "temperature_k": 500.0}),
                          out_dir=tmp_path, resume=True)
-    with pytest.raises(ResumeMismatchError, match="protocol differs"):
+    with pytest.raises(ResumeMismatchError, match=r"settings differ in \[.(md|criteria).\]"):
         run_md_stability(Morse(), [cu4], cfg, criteria=StabilityCriteria(max_energy_drift_mev_per_atom=9.0),
                          out_dir=tmp_path, resume=True)
 

@@ -15,7 +15,8 @@ from bsct.potentials.protocol import AtomsBatch
 from bsct.registry import load_potential
 from bsct.train.callbacks import default_score_fn, energy_curve_roughness
 from bsct.train.data import LabelledStructures, dataset_hash, fit_reference_energies, force_rms
-from bsct.train.loop import STATE_FILE, TrainConfig, evaluate, train
+from bsct.runs import ResumeMismatchError
+from bsct.train.loop import STATE_FILE, TrainConfig, check_no_saved_state, evaluate, train
 from bsct.train.toydata import emt_copper
 
 TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8, r_cut_angstrom=4.0)
@@ -111,7 +112,8 @@ def test_interrupted_training_resumes_to_the_same_weights(train_set, tmp_path):
         train(cfg, train_set, val, tc, out_dir=tmp_path / "cut", score_fn=kill_in_epoch_3)
     assert (tmp_path / "cut" / STATE_FILE).exists() and not (tmp_path / "cut" / "model.pt").exists()
     epochs_run = []
-    resumed = train(cfg, train_set, val, tc, out_dir=tmp_path / "cut", score_fn=lambda pot: epochs_run.append(1) or 0.0)
+    resumed = train(cfg, train_set, val, tc, out_dir=tmp_path / "cut", score_fn=lambda pot: epochs_run.append(1) or 0.0,
+                    resume=True)
     assert len(epochs_run) == 2 and resumed.resumed_epochs == 2  # only epochs 3 and 4 ran again
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
@@ -119,7 +121,7 @@ def test_interrupted_training_resumes_to_the_same_weights(train_set, tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_saved_state_of_other_settings_is_not_continued(train_set, tmp_path):
+def test_saved_state_of_other_settings_is_refused_on_resume_and_replaced_without(train_set, tmp_path):
     tc = TrainConfig(epochs=2, batch_size=2, progress=False, seed=1)
     cfg = named_config("baseline", **TINY)
 
@@ -129,9 +131,15 @@ def test_saved_state_of_other_settings_is_not_continued(train_set, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, train_set, None, replace(tc, bsct_every_epochs=2), out_dir=tmp_path, score_fn=stop)
     assert (tmp_path / STATE_FILE).exists()
-    other = train(cfg, train_set, None, replace(tc, lr=1e-3), out_dir=tmp_path)
+    with pytest.raises(ValueError, match="--resume"):
+        check_no_saved_state(tmp_path)  # what `bsct train` checks without --resume
+    with pytest.raises(ResumeMismatchError, match="other settings"):
+        train(cfg, train_set, None, replace(tc, lr=1e-3), out_dir=tmp_path, resume=True)
+    other = train(cfg, train_set, None, replace(tc, lr=1e-3), out_dir=tmp_path)  # resume=False: afresh
     fresh = train(cfg, train_set, None, replace(tc, lr=1e-3))
     assert [h["train_loss"] for h in other.history] == [h["train_loss"] for h in fresh.history]
+    assert not (tmp_path / STATE_FILE).exists()
+    check_no_saved_state(tmp_path)  # a finished run leaves no state to refuse
 
 
 def test_reference_energies_by_least_squares():

@@ -3,6 +3,7 @@
 - :func:`read_structures`, :func:`load_dataset`: read extxyz / ASE db files, with validation.
 - :func:`ci_path`: the small committed datasets (``cu``, ``si``, ``water``, ``molecules``;
   splits ``train``, ``val``, ``test``, ``unseen``).
+- :func:`resolve_data_arg`: a command's ``--data`` (a file or ``ci:SYSTEM[/SPLIT]``) as a path.
 - :mod:`bsct.data.generate`: ``bsct data generate`` behind the scenes.
 """
 
@@ -39,6 +40,28 @@ def ci_path(system: str, split: str = "train") -> Path:
         raise FileNotFoundError(f"{path}: ci dataset missing; regenerate with "
                                 f"`bsct data generate {system} --size ci --out {path.parent}`")
     return path
+
+
+CI_PREFIX = "ci:"
+
+
+def parse_ci_arg(text: str) -> tuple[str, str | None] | None:
+    """``ci:SYSTEM[/SPLIT]`` -> (SYSTEM, SPLIT or None); anything else (a file) -> None."""
+    if not text.startswith(CI_PREFIX):
+        return None
+    system, _, split = text[len(CI_PREFIX):].partition("/")
+    return system, split or None
+
+
+def resolve_data_arg(text: str, default_split: str) -> Path:
+    """The one reading of a command's data argument: ``ci:SYSTEM[/SPLIT]`` is a committed ci set
+    (:func:`ci_path`; SPLIT defaults to ``default_split``, which each command states in its
+    ``--help``), anything else a file path."""
+    ci = parse_ci_arg(text)
+    if ci is None:
+        return Path(text)
+    system, split = ci
+    return ci_path(system, split or default_split)
 
 
 def reference_path(system: str, split: str = "train", size: str = "ci", seed: int = 0,
@@ -79,6 +102,8 @@ __all__ = [
     "DatasetError",
     "LabelledBatch",
     "ci_path",
+    "parse_ci_arg",
+    "resolve_data_arg",
     "load_dataset",
     "read_structures",
     "to_labelled_batch",

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "byte-identical for any number (default 1)")
 
     val = sub.add_parser("validate", help="check structure files (NaN, overlaps, missing cell, labels)")
-    val.add_argument("files", nargs="+", help="extxyz / ASE-readable files or .db, or ci:SYSTEM[/SPLIT]")
+    val.add_argument("files", nargs="+", help="extxyz / ASE-readable files or .db, or ci:SYSTEM[/SPLIT] (split defaults to train)")
     val.add_argument("--no-labels", action="store_true", help="check structures only, not energy/forces")
     val.add_argument("--min-distance-angstrom", type=float, default=0.5,
                      help="closest allowed approach of two atoms (default 0.5 Å)")
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("files", nargs="+")
 
     st = sub.add_parser("stats", help="frames, atoms, elements, energy and force statistics")
-    st.add_argument("files", nargs="*", help="files or ci:SYSTEM[/SPLIT]; default: every committed ci set")
+    st.add_argument("files", nargs="*", help="files or ci:SYSTEM[/SPLIT] (split defaults to train); default: every committed ci set")
     st.add_argument("--plot", default=None, help="write the energy/force distribution figure to this PNG")
     st.add_argument("--markdown", action="store_true", help="print a markdown table")
 
@@ -55,14 +55,9 @@ def _positive_int(text: str) -> int:
 
 
 def _resolve(spec: str):
-    from pathlib import Path
+    from bsct.data import resolve_data_arg
 
-    if spec.startswith("ci:"):
-        from bsct.data import ci_path
-
-        system, _, split = spec[3:].partition("/")
-        return ci_path(system, split or "train")
-    return Path(spec)
+    return resolve_data_arg(spec, default_split="train")
 
 
 def run(args: argparse.Namespace) -> int:

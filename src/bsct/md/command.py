@@ -46,36 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     crit.add_argument("--structure-kind", choices=("auto", "molecule", "crystal"), default=None)
 
 
-def _read_data(spec: str, max_structures: int | None):
-    from bsct.data.io import read_structures
-
-    if spec.startswith("ci:"):
-        system, _, split = spec[3:].partition("/")
-        from bsct.data import ci_path
-
-        path = ci_path(system, split or "test")
-    else:
-        path = spec
-    structures = read_structures(path)
-    if max_structures is not None:
-        structures = structures[:max_structures]
-    return path, structures
-
-
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from bsct.data import resolve_data_arg
+    from bsct.data.io import read_structures
     from bsct.md.criteria import StabilityCriteria
     from bsct.md.run import MDConfig, run_md_stability
     from bsct.registry import load_potential
-    from bsct.runs import write_json
 
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    path, structures = _read_data(args.data, args.max_structures)
+    path = resolve_data_arg(args.data, default_split="test")
+    structures = read_structures(path)[:args.max_structures]
     potential = load_potential(args.model)
     config = MDConfig(
         temperature_k=args.temperature,
@@ -104,22 +90,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("MD stability of %s on %d structure(s) from %s -> %s", args.model, len(structures), path, out)
     result = run_md_stability(potential, structures, config, criteria, out_dir=out, resume=args.resume,
                               model_name=args.model)
-    summary_doc = result.to_dict()
-    for run_doc in summary_doc["runs"]:
-        run_doc.pop("trace", None)  # the traces live in md_runs.jsonl
-    summary_doc["data"] = str(path)
-    write_json(out / "md_summary.json", summary_doc, indent=2, newline=True)
-    if not args.no_plots:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from bsct.report.md_plots import plot_md_traces
-
-        fig = plot_md_traces(result)
-        fig.savefig(out / "md_traces.png", dpi=120)
-        plt.close(fig)
+    result.save(out, data=path, plot=not args.no_plots)
     s = result.summary
     drift = s["mean_abs_drift_mev_per_atom"]
     print(

@@ -5,6 +5,7 @@ File layout (``md_runs.jsonl``): the first line is a header
 ``{"type": "header", "schema": SCHEMA, "protocol": {...}}`` describing everything that must
 match for a resume (MD settings, criteria, model, structures); every further line is one
 finished replica ``{"type": "run", ...}``, appended and flushed the moment it finishes.
+:func:`save_summary` writes ``md_summary.json`` (and ``md_traces.png``) once all have finished.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bsct.runs import ResumeMismatchError
-from bsct.runs import clean_json
+from bsct.runs import ResumeMismatchError, check_resume, clean_json, write_json
 
 SCHEMA = "bsct.md/1"
 
@@ -139,11 +139,7 @@ class RunLog:
         header = json.loads(lines[0])
         if header.get("schema") != SCHEMA or header.get("type") != "header":
             raise ResumeMismatchError(f"{self.path}: not a {SCHEMA} run log")
-        if header["protocol"] != self.protocol:
-            diff = sorted(k for k in set(header["protocol"]) | set(self.protocol)
-                          if header["protocol"].get(k) != self.protocol.get(k))
-            raise ResumeMismatchError(f"{self.path}: cannot resume, the protocol differs in {diff}; "
-                                      "use another output directory or drop --resume")
+        check_resume(header["protocol"], self.protocol, self.path)
         good = [lines[0]]
         for line in lines[1:]:
             try:
@@ -162,3 +158,22 @@ class RunLog:
             fh.write(json.dumps({"type": "run", **run.to_dict()}) + "\n")
             fh.flush()
         self.done[run.replica] = run
+
+
+def save_summary(result, out_dir: str | Path, data: str | Path | None = None, plot: bool = True) -> Path:
+    """Write ``md_summary.json`` (the result without the per-replica traces, which live in
+    ``md_runs.jsonl``; ``data`` recorded as where the structures came from) and, with ``plot``,
+    ``md_traces.png``. ``result`` is a :class:`bsct.md.run.MDStabilityResult`. Returns the JSON path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = result.to_dict()
+    for run_doc in doc["runs"]:
+        run_doc.pop("trace", None)
+    if data is not None:
+        doc["data"] = str(data)
+    path = write_json(out / "md_summary.json", doc, indent=2, newline=True)
+    if plot:
+        from bsct.report.md_plots import plot_md_traces
+
+        plot_md_traces(result).savefig(out / "md_traces.png", dpi=120)
+    return path

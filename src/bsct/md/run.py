@@ -40,7 +40,7 @@ from bsct.md.integrators import (
     velocities_from_atoms,
     velocity_verlet_step,
 )
-from bsct.md.results import SCHEMA, RunLog, RunResult, summarize
+from bsct.md.results import SCHEMA, RunLog, RunResult, save_summary, summarize
 from bsct.potentials.ase_adapters import CalculatorPotential, TorchCalculator
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput
 
@@ -114,6 +114,11 @@ class MDStabilityResult:
             "summary": self.summary,
             "runs": [r.to_dict() for r in self.runs],
         }
+
+    def save(self, out_dir: str | Path, data: str | Path | None = None, plot: bool = True) -> Path:
+        """``md_summary.json`` and ``md_traces.png`` into ``out_dir``, as ``bsct md`` writes them
+        (:func:`bsct.md.results.save_summary`); the replicas are already in ``md_runs.jsonl``."""
+        return save_summary(self, out_dir, data, plot)
 
 
 def replica_seed(seed: int, replica: int) -> int:

@@ -10,7 +10,7 @@ defaults: docs/metrics.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -27,7 +27,6 @@ from bsct.metrics.detectors import (
     sign_flip_runs,
     spurious_minima,
 )
-from bsct.scan.runner import ScanCurve
 
 COMPONENTS = (
     "energy_jump",
@@ -78,6 +77,28 @@ def _finite_segments(ok: np.ndarray, min_len: int = 8) -> list[slice]:
     return segments
 
 
+class Curve(Protocol):
+    """What the detectors read of one scan (:class:`bsct.scan.runner.ScanCurve` is one); defined
+    here so that metrics need nothing from the scan layer above them.
+
+    Arrays: r (n,) Å increasing, energy (n,) eV, forces (n, n_atoms, 3) eV/Å, dx_dr (n_atoms, 3)
+    Å per Å of bond length, scan force f_r = Σ F·dx/dr (n,) eV/Å, and, when known, the smallest
+    distance between the two moving fragments (n,) Å for the residual-force check.
+    """
+
+    label: str
+    bond_type: str
+    r_angstrom: np.ndarray
+    energy_ev: np.ndarray
+    forces_ev_per_angstrom: np.ndarray
+    dx_dr: np.ndarray
+    r0_angstrom: float | None
+    min_cross_distance_angstrom: np.ndarray | None
+
+    @property
+    def scan_force_ev_per_angstrom(self) -> np.ndarray: ...
+
+
 Refiner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Evaluates the model at extra bond lengths: r (m,) -> energy (m,), forces (m, n_atoms, 3)."""
 
@@ -115,7 +136,7 @@ def confirm_jump(
 
 
 def analyse_curve(
-    curve: ScanCurve,
+    curve: Curve,
     tolerances: Tolerances = Tolerances(),
     cutoff_angstrom: float | None = None,
     refine: Refiner | None = None,

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
@@ -23,9 +22,8 @@ from tqdm.auto import tqdm
 from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.runs import ResumeMismatchError
 from bsct.registry import load_potential, potential_identity
-from bsct.runs import write_json
+from bsct.runs import check_resume, fingerprint, versions, write_json
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
@@ -51,7 +49,7 @@ class BSCTConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return fingerprint(self.to_dict())
 
 
 @dataclass
@@ -109,18 +107,6 @@ class BSCTReport:
         return write_report(self, out_dir, plots=plots, html=html)
 
 
-def _versions() -> dict[str, str]:
-    import platform
-
-    import ase
-    import torch
-
-    from bsct import __version__
-
-    return {"bsct": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "ase": ase.__version__}
-
-
 def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) -> tuple[float, dict[str, dict]]:
     """Per bond type: mean scan score; overall: mean over types (each type weighs the same)."""
     per_type: dict[str, dict] = {}
@@ -159,10 +145,7 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
     manifest = out_dir / "run.json"
     wanted = {"model": model, "potential": identity, "config": config.fingerprint()}
     if manifest.exists() and resume:
-        have = json.loads(manifest.read_text())
-        if have != wanted:
-            raise ResumeMismatchError(f"{out_dir}: cannot resume, it holds a run of {have} but this run is {wanted}; "
-                                      "use a new --out")
+        check_resume(json.loads(manifest.read_text()), wanted, out_dir, hint="use a new --out")
     elif manifest.exists() and any(curves_dir.glob("*.npz")) and not resume:
         log.info("%s already holds curves; overwriting (pass resume=True / --resume to continue instead)", out_dir)
         for old in curves_dir.glob("*.npz"):
@@ -228,7 +211,7 @@ def run_bsct(
     report = BSCTReport(
         model=str(name), config=config, selection=selection, results=results, score=score, per_type=per_type,
         wall_seconds=time.perf_counter() - t_start, model_seconds=model_seconds, n_model_calls=n_calls,
-        cutoff_angstrom=cutoff, versions=_versions(), resumed_model_seconds=resumed_seconds,
+        cutoff_angstrom=cutoff, versions=versions(), resumed_model_seconds=resumed_seconds,
     )
     if out_dir is not None:
         report.save(out_dir)

@@ -11,7 +11,8 @@ log = logging.getLogger("bsct.scan")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="SPEC: built-in name (e.g. emt, morse, sw-si, gfn2-xtb, "
                         "'planted[kind=energy_step]'), module:factory, or a checkpoint path")
-    parser.add_argument("--data", required=True, help="structures: extxyz or ASE .db")
+    parser.add_argument("--data", required=True, help="structures: extxyz or ASE .db, or ci:SYSTEM[/SPLIT] for the "
+                        "committed ci data (split defaults to test)")
     parser.add_argument("--out", required=True, help="output directory (results.json, plots/, report.html, curves/)")
     parser.add_argument("--fail-above", type=float, default=None, metavar="SCORE",
                         help="exit with code 1 when the BSCT score is above SCORE (a CI gate)")
@@ -23,10 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "for molecules where the bond is not in a ring")
     parser.add_argument("--bond-types", default=None, help="comma-separated bond types to scan, e.g. C-H,C-C")
     parser.add_argument("--no-refine", action="store_true", help="do not re-scan candidate jumps at 8x resolution")
-    parser.add_argument("--resume", action="store_true", help="continue a killed run, keeping finished bonds")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run, keeping finished bonds; "
+                        "refuse an OUT of another model or settings")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bsct.data import resolve_data_arg
     from bsct.scan.api import BSCTConfig, run_bsct
     from bsct.scan.geometry import ScanRange
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         refine_jumps=not args.no_refine,
     )
-    report = run_bsct(args.model, args.data, config, out_dir=args.out, resume=args.resume)
+    report = run_bsct(args.model, resolve_data_arg(args.data, default_split="test"), config, out_dir=args.out, resume=args.resume)
     print(f"BSCT score {report.score:.4f} for {report.model}: {len(report.artifacts)} artifact(s) in "
           f"{len(report.results)} scan(s); report in {args.out}/report.html")
     for art in report.artifacts:

@@ -13,10 +13,12 @@ force on B along the A -> B axis (Arena's F; -dE/dr for a conservative model).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -26,12 +28,14 @@ from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
-from bsct.runs import clean_json
+from bsct.runs import check_resume, clean_json, versions, write_json
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
 from bsct.scan.runner import ScanCurve, evaluate_chunked, evaluate_points
 
 log = logging.getLogger(__name__)
+
+SCHEMA = "bsct.diatomics/1"
 
 ALL_ELEMENTS = tuple(chemical_symbols[1:])
 """``--elements all``: H to Og, as MLIP Arena loops over ``chemical_symbols[1:]``."""
@@ -316,3 +320,64 @@ def run_diatomics(
                 if on_pair is not None:
                     on_pair(record)
     return {pair_label(a, b): records[pair_label(a, b)] for a, b in pairs}
+
+
+def run_diatomics_to(
+    out_dir: str | Path,
+    model: str,
+    pairs: Sequence[tuple[str, str]],
+    grid: DiatomicGrid = DiatomicGrid(),
+    points_per_call: int = 100,
+    refine_jumps: bool = True,
+    progress: bool = True,
+    resume: bool = False,
+    report_metric: str | None = "force-flip-times",
+) -> dict:
+    """``bsct diatomics`` as a library call: every pair of ``model`` (a SPEC) into
+    ``out_dir/diatomics.json``, saved after each pair, then (``report_metric``, an MLIP Arena
+    metric name or ``bsct_score`` for the heat map) ``plots/`` and ``report.html``.
+
+    ``resume=True`` keeps the pairs of a saved ``diatomics.json`` of the same model, potential
+    (:func:`~bsct.registry.potential_identity`) and grid, retries its failed pairs, and refuses
+    (:class:`~bsct.runs.ResumeMismatchError`) one of another. Returns the document written.
+    """
+    from bsct.metrics.arena import METRIC_NAMES
+    from bsct.registry import load_potential, potential_identity
+
+    if report_metric is not None and report_metric not in METRIC_NAMES + ("bsct_score",):
+        raise ValueError(f"--metric {report_metric!r}: choose from {', '.join(METRIC_NAMES)}, bsct_score")
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "diatomics.json"
+    identity = potential_identity(model)  # a retrained checkpoint at one path differs
+    done: dict = {}
+    if resume and json_path.exists():
+        old = json.loads(json_path.read_text())
+        check_resume({"model": old.get("model"), "potential": old.get("potential"), "grid": old.get("grid")},
+                     {"model": model, "potential": identity, "grid": clean_json(vars(grid))}, json_path,
+                     hint="use another --out or the same --model and --step")
+        done = old["pairs"]
+    potential = load_potential(model)
+    data = {"schema": SCHEMA, "model": model, "potential": identity, "model_name": getattr(potential, "name", model),
+            "cutoff_angstrom": potential.cutoff_angstrom, "grid": clean_json(vars(grid)), "versions": versions(),
+            "pairs": dict(done)}
+
+    def save(record: dict | None = None) -> None:
+        if record is not None:
+            data["pairs"][record["pair"]] = record
+        write_json(json_path, clean_json(data), indent=None)
+
+    records = run_diatomics(potential, pairs, done, grid, points_per_call=points_per_call, refine_jumps=refine_jumps,
+                            progress=progress, on_pair=save, name=model)
+    data["pairs"] = records
+    data["timings"] = {"wall_seconds": time.perf_counter() - t_start,
+                       "model_seconds": sum(r["model_seconds"] for r in records.values()),
+                       "n_model_calls": sum(r["n_model_calls"] for r in records.values()),
+                       "n_points": sum(r["n_points"] for r in records.values())}
+    save()
+    if report_metric is not None:
+        from bsct.report.diatomics_plots import write_diatomics_report
+
+        write_diatomics_report(data, out, report_metric)
+    return data

@@ -14,8 +14,9 @@ when PyYAML is installed) file::
 
 Writes ``model.pt`` (checkpoint, usable as a SPEC in ``bsct scan`` / ``bsct md``),
 ``history.json``, ``metrics.json`` and ``history.png`` (loss and BSCT score) into ``--out``.
-An interrupted run, started again with the same ``--out``, settings and data, continues from its
-last finished epoch (``train_state.pt``).
+An interrupted run, started again with ``--resume`` and the same ``--out``, settings and data,
+continues from its last finished epoch (``train_state.pt``); without ``--resume`` such an
+``--out`` is refused (exit 2), and with it a state of other settings or data is refused too.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ CI_SYSTEMS = ("cu", "si", "water", "molecules")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="named config (baseline, +diffknn, +temperature, final) or a JSON/YAML file")
-    parser.add_argument("--data", help=f"training structures (extxyz / ASE db) or a ci system name {CI_SYSTEMS}")
-    parser.add_argument("--val", help="validation structures (default: the ci val split, else the training set)")
-    parser.add_argument("--test", help="test structures (default: the ci test split when --data names one)")
+    parser.add_argument("--data", help="training structures: extxyz / ASE db, or ci:SYSTEM[/SPLIT] for the committed "
+                        f"ci data (split defaults to train; a bare system name {CI_SYSTEMS} works too)")
+    parser.add_argument("--val", help="validation structures, file or ci:SYSTEM[/SPLIT] (split defaults to val; "
+                        "default: the ci val split when --data names a ci system, else the training set)")
+    parser.add_argument("--test", help="test structures, file or ci:SYSTEM[/SPLIT] (split defaults to test; "
+                        "default: the ci test split when --data names a ci system)")
     parser.add_argument("--out", default="runs/train", help="output directory (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted training saved in OUT (same settings and data); without it "
+                        "an OUT holding one is refused")
     parser.add_argument("--epochs", type=int, help="override train.epochs")
     parser.add_argument("--batch-size", type=int, help="override train.batch_size")
     parser.add_argument("--lr", type=float, help="override train.lr")
@@ -63,14 +70,15 @@ def _read_config_file(path: Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _resolve_data(spec: str | None, split: str) -> Path | None:
-    if spec is None:
-        return None
-    if spec in CI_SYSTEMS and not Path(spec).exists():
-        from bsct.data import ci_path
+def _data_arg(spec: str | None) -> str | None:
+    """A bare ci system name that is not a file here means ``ci:SYSTEM`` (its older spelling)."""
+    return f"ci:{spec}" if spec in CI_SYSTEMS and not Path(spec).exists() else spec
 
-        return ci_path(spec, split)
-    return Path(spec)
+
+def _resolve_data(spec: str | None, split: str) -> Path | None:
+    from bsct.data import resolve_data_arg
+
+    return None if spec is None else resolve_data_arg(_data_arg(spec), default_split=split)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,12 +86,14 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from bsct.data import parse_ci_arg
     from bsct.data.io import read_structures
     from bsct.model.config import ModelConfig, named_config
-    from bsct.runs import write_json
     from bsct.train.callbacks import default_score_fn
-    from bsct.train.loop import TrainConfig, train
+    from bsct.train.loop import TrainConfig, check_no_saved_state, train
 
+    if not args.resume:
+        check_no_saved_state(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
     config_path = Path(args.config)
@@ -114,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     data_name = args.data or data_spec.get("train")
     if data_name is None:
         raise ValueError("no training data: give --data or data.train in the config")
-    from_ci = data_name in CI_SYSTEMS and not Path(data_name).exists()
+    ci = parse_ci_arg(_data_arg(data_name))
+    ci_name = f"ci:{ci[0]}" if ci else None  # its val and test splits are the defaults
     train_path = _resolve_data(data_name, "train")
-    val_path = _resolve_data(args.val or data_spec.get("val") or (data_name if from_ci else None), "val")
-    test_path = _resolve_data(args.test or data_spec.get("test") or (data_name if from_ci else None), "test")
+    val_path = _resolve_data(args.val or data_spec.get("val") or ci_name, "val")
+    test_path = _resolve_data(args.test or data_spec.get("test") or ci_name, "test")
 
     train_structures = read_structures(train_path)
     val_structures = read_structures(val_path) if val_path else None
@@ -126,13 +137,8 @@ def run(args: argparse.Namespace) -> int:
              train_path, f"{len(val_structures)} ({val_path})" if val_structures else "the training set")
     score_structures = (val_structures or train_structures)[:2]
     result = train(model_config, train_structures, val_structures, train_config, args.out,
-                   score_fn=default_score_fn(score_structures), test_structures=test_structures)
-    out = Path(args.out)
-    write_json(out / "history.json", result.history)
-    write_json(out / "metrics.json", {"dataset_sha256": result.dataset_sha256, **result.metrics})
-    from bsct.train.plots import plot_history
-
-    plot_history(result.history).savefig(out / "history.png", dpi=120)
+                   score_fn=default_score_fn(score_structures), test_structures=test_structures, resume=args.resume)
+    result.save(args.out)
     for split, m in result.metrics.items():
         log.info("%s: energy RMSE %.2f meV/atom (MAE %.2f), force RMSE %.1f meV/Å (MAE %.1f)", split,
                  m["energy_rmse_mev_per_atom"], m["energy_mae_mev_per_atom"],

@@ -4,16 +4,14 @@
 >>> result.metrics["val"]["force_rmse_mev_per_angstrom"]
 
 The model that is validated, kept as best, checkpointed and returned is the EMA of the weights.
-With ``out_dir``, the full training state is saved after every epoch (``train_state.pt``), and an
-interrupted run started again with the same settings and data continues from the last finished
-epoch, to the same weights as an uninterrupted run.
+With ``out_dir``, the full training state is saved after every epoch (``train_state.pt``); an
+interrupted run started again with ``resume=True`` and the same settings and data continues from
+the last finished epoch, to the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import os
 import math
@@ -29,6 +27,7 @@ from ase import Atoms
 from bsct.model.checkpoint import save_checkpoint
 from bsct.model.config import ModelConfig
 from bsct.model.transformer import TransformerMLIP, build_model
+from bsct.runs import ResumeMismatchError, fingerprint, write_json
 from bsct.train.callbacks import ScoreFn
 from bsct.train.data import LabelledStructures, dataset_hash, elements_of, fit_reference_energies, force_rms
 from bsct.train.loss import ErrorAccumulator, energy_force_loss
@@ -100,6 +99,19 @@ class TrainResult:
     checkpoint_path: Path | None = None
     resumed_epochs: int = 0
 
+    def save(self, out_dir: str | Path, plot: bool = True) -> Path:
+        """Write ``history.json``, ``metrics.json`` and (``plot``) ``history.png`` into ``out_dir``:
+        the files ``bsct train`` writes beside the ``model.pt`` that :func:`train` saved."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "history.json", self.history)
+        write_json(out / "metrics.json", {"dataset_sha256": self.dataset_sha256, **self.metrics})
+        if plot:
+            from bsct.train.plots import plot_history
+
+            plot_history(self.history).savefig(out / "history.png", dpi=120)
+        return out
+
 
 @torch.no_grad()
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -150,8 +162,16 @@ STATE_FILE = "train_state.pt"
 def _resume_key(model_config: ModelConfig, tc: TrainConfig, data_sha: str, val_sha: str) -> str:
     """What must match for a saved training state to be continued (not progress or device)."""
     settings = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device")}
-    blob = json.dumps([model_config.to_dict(), settings, data_sha, val_sha], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return fingerprint([model_config.to_dict(), settings, data_sha, val_sha], length=None)
+
+
+def check_no_saved_state(out_dir: str | Path) -> None:
+    """Refuse an ``out_dir`` that holds an interrupted training's state: a run without
+    ``--resume`` must not silently overwrite hours of training (``bsct train`` calls this)."""
+    path = Path(out_dir) / STATE_FILE
+    if path.exists():
+        raise ValueError(f"{path}: {out_dir} holds the state of an interrupted training; pass --resume to "
+                         "continue it, or use another --out")
 
 
 def _save_state(path: Path, state: dict) -> None:
@@ -169,11 +189,16 @@ def train(
     out_dir: str | Path | None = None,
     score_fn: ScoreFn | None = None,
     test_structures: Sequence[Atoms] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train a Transformer MLIP; see :class:`TrainConfig`. Validation falls back to the training set.
 
     When the training data hold elements the config lacks, ``elements`` is replaced by the
-    data's elements. With ``out_dir``, writes ``model.pt`` (best EMA model, history, metrics).
+    data's elements. With ``out_dir``, writes ``model.pt`` (best EMA model, history, metrics;
+    :meth:`TrainResult.save` adds history.json, metrics.json and history.png) and saves the
+    training state after every epoch. ``resume=True`` continues a saved state of the same
+    settings and data and refuses (:class:`~bsct.runs.ResumeMismatchError`) one of others;
+    ``resume=False`` starts afresh, replacing a saved state.
     """
     tc = train_config
     data_elements = elements_of(train_structures)
@@ -203,20 +228,22 @@ def train(
     best_loss, best_state, stale, step, start_epoch = math.inf, copy.deepcopy(ema.state_dict()), 0, 0, 0
     state_path = Path(out_dir) / STATE_FILE if out_dir is not None else None
     resume_key = _resume_key(model_config, tc, data_sha, dataset_hash(val_structures) if val_structures else "")
-    if state_path is not None and state_path.exists():
+    if state_path is not None and state_path.exists() and not resume:
+        log.warning("%s: starting afresh (resume=False); this run replaces the saved state", state_path)
+    elif state_path is not None and state_path.exists():
         state = torch.load(state_path, weights_only=True)
-        if state.get("key") == resume_key:
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            rng.bit_generator.state = state["numpy_rng"]
-            torch.set_rng_state(state["torch_rng"])
-            history, best_loss, best_state = state["history"], state["best_loss"], state["best_state"]
-            stale, step, start_epoch = state["stale"], state["step"], len(state["history"])
-            log.info("%s: resuming after epoch %d of %d", state_path, start_epoch, tc.epochs)
-        else:
-            log.warning("%s was written with other settings or data; training from scratch", state_path)
+        if state.get("key") != resume_key:
+            raise ResumeMismatchError(f"{state_path}: cannot resume, the saved training state was written with "
+                                      "other settings or data; use another --out")
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        history, best_loss, best_state = state["history"], state["best_loss"], state["best_state"]
+        stale, step, start_epoch = state["stale"], state["step"], len(state["history"])
+        log.info("%s: resuming after epoch %d of %d", state_path, start_epoch, tc.epochs)
     from tqdm.auto import tqdm
 
     bar = tqdm(range(start_epoch, tc.epochs), desc="train", disable=not tc.progress, leave=False,
