@@ -81,11 +81,35 @@ def test_killed_cli_run_resumes(cu_file, tmp_path):
     assert runs[: len(done_before)] == done_before  # the finished replicas were kept, not rerun
 
 
-def test_ci_data_shorthand():
+def test_ci_data_shorthand_reads_the_test_split(tmp_path):
     from importlib.resources import files
 
-    from bsct.md.command import _read_data
-
     assert (files("bsct") / "assets" / "data" / "ci" / "cu" / "test.extxyz").is_file()  # shipped in the package
-    path, structures = _read_data("ci:cu", 2)
-    assert str(path).endswith("test.extxyz") and len(structures) == 2
+    out = tmp_path / "ci"
+    assert main(_args("ci:cu", out, "morse", "--max-structures", "1", "--replicas", "1", "--no-plots")) == 0
+    summary = json.loads((out / "md_summary.json").read_text())
+    assert summary["data"].endswith(os.path.join("ci", "cu", "test.extxyz"))  # the default split of bsct md
+    assert summary["protocol"]["n_structures"] == 1
+
+
+def test_library_writes_the_files_of_the_command(cu_file, tmp_path):
+    """A Python user gets what ``bsct md`` writes: run_md_stability + result.save."""
+    from bsct.data.io import read_structures
+    from bsct.md.run import MDConfig, run_md_stability
+    from bsct.registry import load_potential
+
+    assert main(_args(cu_file, tmp_path / "cli")) == 0
+    config = MDConfig(replicas=2, time_ps=0.05, timestep_fs=2.0, equilibration_ps=0.02)
+    result = run_md_stability(load_potential("morse"), read_structures(cu_file), config, out_dir=tmp_path / "lib",
+                              model_name="morse")
+    result.save(tmp_path / "lib", data=cu_file)
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == sorted(p.name for p in (tmp_path / "cli").iterdir())
+
+    def without_timings(doc):
+        if isinstance(doc, dict):
+            return {k: without_timings(v) for k, v in doc.items() if "wall" not in k and not k.endswith("_per_s")}
+        return [without_timings(v) for v in doc] if isinstance(doc, list) else doc
+
+    cli, lib = (json.loads((tmp_path / d / "md_summary.json").read_text()) for d in ("cli", "lib"))
+    assert without_timings(lib) == without_timings(cli)
+    assert "trace" not in lib["runs"][0] and lib["data"] == str(cu_file)
