@@ -20,9 +20,11 @@ from bsct.scan.diatomics import (
     pair_record,
     parse_pairs,
     run_diatomics,
+    run_diatomics_to,
     run_pair,
     score_diatomic_curve,
 )
+from bsct.runs import ResumeMismatchError
 
 
 def test_grid_is_arenas_single_atom_radii_with_mean_for_mixed_pairs():
@@ -160,6 +162,27 @@ def test_command_writes_json_plots_html_and_resumes(tmp_path, capsys):
     assert second["timings"]["n_points"] == sum(len(p["r_angstrom"]) for p in second["pairs"].values())
     assert "Diatomics section" in (out / "report.html").read_text()
     assert main(["diatomics", "--model", "emt", "--elements", "H", "--out", str(out), "--resume", "--no-progress"]) == 2
+
+
+def _without_timings(doc):
+    if isinstance(doc, dict):
+        return {k: _without_timings(v) for k, v in doc.items() if "seconds" not in k and k != "timings"}
+    return [_without_timings(v) for v in doc] if isinstance(doc, list) else doc
+
+
+def test_library_writes_the_same_file_as_the_command_and_refuses_another_grid(tmp_path):
+    assert main(["diatomics", "--model", "morse", "--elements", "H,C", "--out", str(tmp_path / "cli"), "--step", "0.05",
+                 "--no-progress"]) == 0
+    data = run_diatomics_to(tmp_path / "lib", "morse", [("H", "H"), ("C", "C")], DiatomicGrid(step_angstrom=0.05),
+                            progress=False)
+    cli = json.loads((tmp_path / "cli" / "diatomics.json").read_text())
+    lib = json.loads((tmp_path / "lib" / "diatomics.json").read_text())
+    assert list(lib) == list(cli) and _without_timings(lib) == _without_timings(cli) == _without_timings(data)
+    assert (tmp_path / "lib" / "report.html").exists() and (tmp_path / "lib" / "plots" / "C-C.png").exists()
+    with pytest.raises(ResumeMismatchError, match=r"differ in \['grid'\]"):
+        run_diatomics_to(tmp_path / "lib", "morse", [("H", "H")], DiatomicGrid(step_angstrom=0.1), resume=True)
+    with pytest.raises(ValueError, match="--metric"):
+        run_diatomics_to(tmp_path / "x", "morse", [("H", "H")], report_metric="nonsense")
 
 
 def test_resume_refuses_a_retrained_checkpoint_at_the_same_path(tmp_path):

@@ -193,3 +193,41 @@ def test_cli_train(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(history) == 1 and "force_rmse_mev_per_angstrom" in metrics["val"]
     assert load_potential(str(out / "model.pt")).config.k_neighbors == 6
+
+
+def test_cli_train_refuses_a_saved_state_without_resume_and_continues_it_with(tmp_path, caplog):
+    import logging
+
+    from ase.io import read, write
+
+    from bsct.cli import main
+
+    write(tmp_path / "train.extxyz", emt_copper(3, seed=0))
+    write(tmp_path / "val.extxyz", emt_copper(2, seed=1))
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"model": {"preset": "baseline", **TINY}, "train": {"batch_size": 2}}))
+    out = tmp_path / "run"
+    args = ["train", "--config", str(config), "--data", str(tmp_path / "train.extxyz"), "--val",
+            str(tmp_path / "val.extxyz"), "--out", str(out), "--epochs", "2", "--bsct-every", "1", "--no-progress"]
+
+    def killed_in_epoch_2(pot, calls=[]):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return 0.0
+
+    # the same run as the command's, interrupted after its first epoch was saved
+    tc = TrainConfig(batch_size=2, epochs=2, bsct_every_epochs=1, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(named_config("baseline", **TINY), read(tmp_path / "train.extxyz", ":"), read(tmp_path / "val.extxyz", ":"),
+              tc, out_dir=out, score_fn=killed_in_epoch_2)
+    state = (out / STATE_FILE).read_bytes()
+    with caplog.at_level(logging.INFO):
+        assert main(args) == 2  # never silently overwritten
+        assert "--resume" in caplog.text
+        assert (out / STATE_FILE).read_bytes() == state and not (out / "model.pt").exists()
+        caplog.clear()
+        assert main(args + ["--resume"]) == 0
+        assert "resuming after epoch 1" in caplog.text
+    assert len(json.loads((out / "history.json").read_text())) == 2 and (out / "model.pt").is_file()
+    assert not (out / STATE_FILE).exists()
