@@ -59,3 +59,22 @@ def test_demo_subset_reports_each_case(tmp_path, capsys):
 def test_fsd_command_on_the_shipped_sample(tmp_path, capsys):
     assert main(["fsd", "--model", "morse", "--bond-types", "N-O", "--out", str(tmp_path)]) == 0
     assert "FSD" in capsys.readouterr().out and (tmp_path / "fsd.json").exists()
+
+
+def test_help_loads_no_heavy_package():
+    """``bsct --help`` (and every subcommand's parser) stays fast: no ASE, torch, numpy or matplotlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\n"
+            "from bsct.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try:\n"
+            "        main(['--help'])\n"
+            "    except SystemExit as exc:\n"
+            "        assert exc.code == 0, exc.code\n"
+            "assert 'diatomics' in out.getvalue() and 'train' in out.getvalue()\n"
+            "heavy = sorted(m for m in ('ase', 'torch', 'numpy', 'matplotlib', 'scipy') if m in sys.modules)\n"
+            "assert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
