@@ -1,7 +1,8 @@
 """``bsct md``: MD stability test of a model from held-out structures.
 
-Writes ``OUT/md_runs.jsonl`` (one line per replica, appended as each finishes; ``--resume``
-continues a killed run), ``OUT/md_summary.json`` and ``OUT/md_traces.png``; prints one summary
+Parses and calls the library, which writes ``OUT/md_runs.jsonl`` (one line per replica, appended
+as each finishes; ``--resume`` continues a killed run; :func:`bsct.md.run.run_md_stability`),
+``OUT/md_summary.json`` and ``OUT/md_traces.png`` (``MDStabilityResult.save``); prints one summary
 line on stdout. Exit code 1 when ``--min-stable-fraction`` is given and not reached.
 """
 

@@ -1,11 +1,12 @@
-"""`bsct diatomics`: dimer curves on MLIP Arena's grid, Arena's metrics beside the BSCT score."""
+"""`bsct diatomics`: dimer curves on MLIP Arena's grid, Arena's metrics beside the BSCT score.
+
+Parses and calls :func:`bsct.scan.diatomics.run_diatomics_to`, which writes the files; prints one
+line per pair. Exit 1 when a pair failed.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-
-log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
