@@ -57,8 +57,9 @@ class FloorsV2:
     energy_floor_ev: float = 5e-5
     force_floor_ev_per_angstrom: float = 5e-4
     resolution_factor: float = 1.5
-    merge_points: int = 3
-    """detections within this many grid steps of each other are one artifact (merge.py)."""
+    merge_points: int = 4
+    """detections within this many grid steps of each other are one artifact (merge.py): the
+    consistency derivative spans ±4 points, so its echo of a step lies within 4 steps."""
     noise_window_points: int = 41
     """running-median window of the local noise estimate (noise.py)."""
 
