@@ -88,7 +88,11 @@ def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
 
 
 def artifact_strength(m: MergedArtifact) -> float:
-    """log10(1 + X) of the primary: the artifact's contribution to the unweighted score."""
+    """log10(1 + X) of the primary: the artifact's contribution to the unweighted score.
+
+    X is infinite only when the threshold is 0 (floors set to 0 on a noiseless scan); such an
+    artifact counts 3 (X = 999), the most a v1 component could reach from a failed scan.
+    """
     x = m.primary.ratio
     return float(np.log10(1.0 + max(x, 0.0))) if np.isfinite(x) else 3.0
 
