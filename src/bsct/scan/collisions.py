@@ -15,13 +15,20 @@ bond. Two pure functions:
     i.e. the bond length) up to, not including, the first later point where d₃ < fraction · r;
     everything after it is excluded as well (the scored range *ends* there).
 
-Why fraction = 0.5 by default: at equilibrium in a close-packed crystal d₃ = r0 (the other
-nearest neighbours), so any fraction ≤ 1 keeps the equilibrium; with 0.5 the range ends when a
-third atom is closer to a moving atom than half the bond length being probed, i.e. when the
-third-atom contact is at least twice as strong a compression as the bond is a stretch. For fcc
-⟨110⟩ rows that is r = 1.5 r0 (3.83 Å for Cu), well past the inflection point (~1.2 r0) so the
-attractive tail and its force extremum are still scored, and long before the 2.35 r0 where
-CHGNet "found" a −495 eV/Å sign flip.
+Why fraction = 0.5 by default (a judgement, to be settled by the validation issue): at
+equilibrium in a close-packed crystal d₃ = r0 (the other nearest neighbours), so any fraction ≤ 1
+keeps the equilibrium. For fcc ⟨110⟩ rows d₃ = r0 − (r − r0)/2, so fraction f ends the range at
+r = 1.5 r0/(f + 1/2) with the third atom at d₃ = f·r:
+
+    f = 0.5   ends at 1.50 r0 (3.83 Å for Cu), third atom 0.75 r0 away (25 % compressed)
+    f = 2/3   ends at 1.29 r0 (3.28 Å),         third atom 0.86 r0 away
+    f = 0.75  ends at 1.20 r0 (3.06 Å),         third atom 0.90 r0 away
+
+The attractive tail starts at the force extremum, about 1.2 r0 for a Cu-like Morse bond
+(r0 + ln 2/a), so f ≥ 0.75 leaves no tail to judge and f = 2/3 about ten points of it on the
+default grid; f = 0.5 keeps the tail's first 0.3 r0 and still ends far before the 2.35 r0 where
+CHGNet "found" a −495 eV/Å sign flip. Choose a larger fraction to keep the third atom further
+from contact; the price is a shorter tail.
 """
 
 from __future__ import annotations
