@@ -8,7 +8,8 @@ Pipeline of :func:`analyse_arrays_v2` (each step in its own module):
    The detectors run on each contiguous stretch of scored points (≥ ``MIN_SEGMENT_POINTS``).
 2. Noise σ_E(r), σ_f(r) from the stretch itself (:mod:`bsct.metrics.noise`).
 3. Detectors, thresholds max(k_σ·σ·gain, floor) + resolution allowance (:mod:`bsct.metrics.floors`):
-   ``energy_jump`` and ``force_jump`` (:mod:`bsct.metrics.steps`), ``force_inconsistency``
+   ``energy_jump`` and ``force_jump`` (:mod:`bsct.metrics.steps`), ``curvature_jump`` and
+   ``roughness`` (:mod:`bsct.metrics.shape`), ``force_inconsistency``
    (:mod:`bsct.metrics.consistency`), ``tail_bump`` and ``residual_force``
    (:mod:`bsct.metrics.tail`), ``spurious_minimum`` (v1's prominence test with depth threshold
    max(2·k_σ·σ_E, energy floor)) and compression-side ``force_sign_flip`` (f_r < −max(k_σ σ_f,
@@ -41,6 +42,7 @@ from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
 from bsct.metrics.noise import ScanNoise, scan_noise
 from bsct.metrics.severity import boltzmann_weight, energy_above_minimum_ev
+from bsct.metrics.shape import curvature_steps, roughness
 from bsct.metrics.steps import energy_steps, force_steps
 from bsct.metrics.tail import residual_force, tail_bumps
 
@@ -164,7 +166,10 @@ def analyse_arrays_v2(
         noises.append(noise)
         sig_e, sig_f = noise.energy_local_ev, noise.force_local_ev_per_angstrom
         detections += energy_steps(rs, es, sig_e, floors)
-        detections += force_steps(rs, fs, sig_f, floors)
+        f_steps = force_steps(rs, fs, sig_f, floors)
+        detections += f_steps
+        detections += curvature_steps(rs, fs, sig_f, f_steps, floors)
+        detections += roughness(rs, es, fs, floors)
         detections += force_inconsistency(rs, es, fs, sig_e, sig_f, floors)
         seg_eq = eq - start
         if 0 <= seg_eq < len(rs):

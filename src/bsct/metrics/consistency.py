@@ -88,5 +88,6 @@ def force_inconsistency(r_angstrom, energy_ev, scan_force_ev_per_angstrom, noise
         rel = prof.mismatch[k] / abs(f[k]) if f[k] != 0 else float("inf")
         out.append(Detection("force_inconsistency", float(prof.r_angstrom[k]), float(abs(prof.mismatch[k])), "eV/Å",
                              need, f"f_r + dE/dr = {prof.mismatch[k]:+.3e} eV/Å ({rel:+.2%} of f_r); flagged over "
-                             f"r = {prof.r_angstrom[start]:.3f}-{prof.r_angstrom[stop - 1]:.3f} Å"))
+                             f"r = {prof.r_angstrom[start]:.3f}-{prof.r_angstrom[stop - 1]:.3f} Å",
+                             span_angstrom=(float(prof.r_angstrom[start]), float(prof.r_angstrom[stop - 1]))))
     return out

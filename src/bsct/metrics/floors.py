@@ -33,6 +33,14 @@ Choices (defaults of :class:`FloorsV2`):
     * ~500 float32 ulps of a 1 eV/Å force (ulp = 1.2e-7 eV/Å), and at the level of the per-atom
       force noise of float32 models (1e-5–1e-4 eV/Å) only after summing over hundreds of
       neighbours — where the noise term k_σ·σ·g takes over anyway.
+``curvature_floor_ev_per_angstrom2 = 0.5``
+    v1's tolerance, kept: ASE's own "smooth" LennardJones (a C1 switch in r²) has genuine kinks of
+    f_r of 0.24 eV/Å² (σ = 1 Å, ε = 1 eV) at its switch-on radius, and widely used potentials
+    are accepted with such; 0.5 eV/Å² is a third of a Cu–Cu bond's own curvature 2Da² ≈ 1.4 eV/Å².
+``roughness_energy_floor_ev = 3e-4``, ``roughness_force_floor_ev_per_angstrom = 3e-3``
+    a curve whose *local* noise exceeds these is rough in itself (an artifact, whatever its
+    cause): 3× the largest numerical noise of float32 models (1e-4 eV, 1e-3 eV/Å), so float32
+    rounding and summation noise is never roughness, while noise of 1 meV (k_B·12 K) is.
 ``resolution_factor = 1.5``
     the two-degree error estimate |q_p − q_p'| is multiplied by this before use as allowance,
     a margin for the pre-asymptotic regime (steep wall at the first points) where the estimate
@@ -44,7 +52,7 @@ models (σ ~ 1e-6–1e-4 eV, gains 2–5) by their own noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,11 +70,20 @@ class FloorsV2:
     consistency derivative spans ±4 points, so its echo of a step lies within 4 steps."""
     noise_window_points: int = 41
     """running-median window of the local noise estimate (noise.py)."""
+    curvature_floor_ev_per_angstrom2: float = 0.5
+    """smallest kink of f_r (step of E'') reported (shape.py)."""
+    roughness_energy_floor_ev: float = 3e-4
+    """local σ of E above which the curve itself is rough (shape.py)."""
+    roughness_force_floor_ev_per_angstrom: float = 3e-3
+    """local σ of f_r above which the curve itself is rough (shape.py)."""
 
     def scaled(self, factor: float) -> "FloorsV2":
-        """The same settings with both physical floors multiplied by ``factor`` (sensitivity studies)."""
-        return FloorsV2(self.k_sigma, self.energy_floor_ev * factor, self.force_floor_ev_per_angstrom * factor,
-                        self.resolution_factor, self.merge_points, self.noise_window_points)
+        """The same settings with every physical floor multiplied by ``factor`` (sensitivity studies)."""
+        return replace(self, energy_floor_ev=self.energy_floor_ev * factor,
+                       force_floor_ev_per_angstrom=self.force_floor_ev_per_angstrom * factor,
+                       curvature_floor_ev_per_angstrom2=self.curvature_floor_ev_per_angstrom2 * factor,
+                       roughness_energy_floor_ev=self.roughness_energy_floor_ev * factor,
+                       roughness_force_floor_ev_per_angstrom=self.roughness_force_floor_ev_per_angstrom * factor)
 
 
 def threshold(noise_sigma, gain, floor: float, k_sigma: float) -> np.ndarray:
@@ -86,6 +103,9 @@ class Detection:
         unit: ``eV`` or ``eV/Å``.
         threshold: what ``size`` had to exceed (T + resolution allowance), same unit.
         detail: free text (signed value, noise, allowance).
+        value: the signed measurement where it has a sign (a step: right minus left), else NaN.
+        span_angstrom: (r_lo, r_hi) for detections that cover a stretch (a tail bump from its
+            crest to its bottom, a run of force inconsistency, a rough stretch), else None.
     """
 
     kind: str
@@ -94,6 +114,16 @@ class Detection:
     unit: str
     threshold: float
     detail: str = ""
+    value: float = float("nan")
+    span_angstrom: tuple[float, float] | None = None
+
+    @property
+    def extent_angstrom(self) -> tuple[float, float]:
+        """(r_lo, r_hi): the span, or (r, r) for a point detection."""
+        if self.span_angstrom is None:
+            return (self.r_angstrom, self.r_angstrom)
+        lo, hi = self.span_angstrom
+        return (min(lo, hi, self.r_angstrom), max(lo, hi, self.r_angstrom))
 
     @property
     def excess(self) -> float:

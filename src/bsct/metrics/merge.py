@@ -7,8 +7,10 @@ v1 counted each. v2 clusters detections by place and reports each cluster once:
 
 1. sort detections by :data:`PRIORITY` of their kind (then by strength X = excess/threshold);
 2. the first unclaimed detection becomes the *primary* of a new artifact; every unclaimed
-   detection within ``merge_points`` grid steps of it (|Δr| ≤ merge_points·h) joins it as
-   *evidence*;
+   detection within ``merge_points`` grid steps of it joins it as *evidence*. Distances are
+   between extents: a point detection is its r, a stretch (a tail bump from crest to bottom, a
+   run of force inconsistency, a rough stretch) its [r_lo, r_hi], so a bump whose crest sits
+   on a force step, or a consistency run that contains an energy step, is the same defect;
 3. repeat until every detection is claimed.
 
 Priority (most specific / highest order of discontinuity first):
@@ -84,6 +86,13 @@ class MergedArtifact:
         return replace(self, energy_above_min_ev=energy_above_min_ev, weight=weight)
 
 
+def _gap_angstrom(a: Detection, b: Detection) -> float:
+    """Distance between the extents of two detections (0 when they overlap)."""
+    a_lo, a_hi = a.extent_angstrom
+    b_lo, b_hi = b.extent_angstrom
+    return max(0.0, b_lo - a_hi, a_lo - b_hi)
+
+
 def merge_detections(detections: list[Detection], h_angstrom: float, merge_points: int = 4,
                      bond_label: str = "", bond_type: str = "") -> list[MergedArtifact]:
     """Cluster detections by place (module docstring); returns artifacts sorted by r."""
@@ -97,7 +106,7 @@ def merge_detections(detections: list[Detection], h_angstrom: float, merge_point
         claimed[a] = True
         evidence = []
         for b in range(a + 1, len(order)):
-            if not claimed[b] and abs(order[b].r_angstrom - primary.r_angstrom) <= radius:
+            if not claimed[b] and _gap_angstrom(order[b], primary) <= radius:
                 claimed[b] = True
                 evidence.append(order[b])
         detail = primary.detail

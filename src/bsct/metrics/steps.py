@@ -110,10 +110,20 @@ def find_steps(kind: str, r_angstrom, values, noise_local, floor: float, unit: s
         need = float(prof.threshold[k] + prof.allowance[k])
         out.append(Detection(kind, float(prof.r_angstrom[k]), float(abs(prof.step[k])), unit, need,
                              f"signed step {prof.step[k]:+.3e} {unit} (right minus left); threshold "
-                             f"{prof.threshold[k]:.2e} + resolution allowance {prof.allowance[k]:.2e}"))
+                             f"{prof.threshold[k]:.2e} + resolution allowance {prof.allowance[k]:.2e}",
+                             float(prof.step[k])))
         taken.append(k)
         y[k + 1:] -= prof.step[k]
     return sorted(out, key=lambda d: d.r_angstrom)
+
+
+def remove_steps(r_angstrom, values, steps: list[Detection]) -> np.ndarray:
+    """y with every found step taken out: y_i − Σ_{steps left of r_i} value (the deflation of find_steps)."""
+    r = np.asarray(r_angstrom, float)
+    y = np.array(values, float)
+    for d in steps:
+        y[r > d.r_angstrom] -= d.value
+    return y
 
 
 def energy_steps(r_angstrom, energy_ev, noise_energy_ev, floors: FloorsV2 = FloorsV2()) -> list[Detection]:

@@ -92,7 +92,8 @@ def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_
         i = crest[j]
         out.append(Detection("tail_bump", float(r[k0 + j]), float(dip[j]), "eV/Å", float(thr[j]),
                              f"f_r falls from {tail[i]:+.3e} eV/Å at r = {r[k0 + i]:.3f} Å to {tail[j]:+.3e} eV/Å "
-                             f"(tail starts at the force extremum, r = {r[k0]:.3f} Å)"))
+                             f"(tail starts at the force extremum, r = {r[k0]:.3f} Å)",
+                             span_angstrom=(float(r[k0 + i]), float(r[k0 + j]))))
     return out
 
 
