@@ -10,7 +10,7 @@ defaults: docs/metrics.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -27,7 +27,23 @@ from bsct.metrics.detectors import (
     sign_flip_runs,
     spurious_minima,
 )
-from bsct.scan.runner import ScanCurve
+
+
+class ScanCurve(Protocol):
+    """What the detectors read of a scan (:class:`bsct.scan.runner.ScanCurve` has it; metrics sit
+    below scan, so they name the fields rather than import the class)."""
+
+    label: str
+    bond_type: str
+    r_angstrom: np.ndarray
+    energy_ev: np.ndarray
+    forces_ev_per_angstrom: np.ndarray
+    dx_dr: np.ndarray
+    r0_angstrom: float
+    min_cross_distance_angstrom: np.ndarray | None
+
+    @property
+    def scan_force_ev_per_angstrom(self) -> np.ndarray: ...
 
 COMPONENTS = (
     "energy_jump",
