@@ -109,7 +109,7 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
     saved = json.loads((out / "fsd.json").read_text())
     assert list(saved["systems"]) == ["C-O/21541", "N-O/4583"]
     assert set(METRIC_KEYS) <= set(saved["systems"]["C-O/21541"]) and set(METRIC_KEYS) <= set(saved["mean"])
-    assert list(saved["per_bond"]) == ["C-O", "N-O"]
+    assert list(saved["per_bond"]) == ["C-O", "N-O"] and "python" in saved["versions"]
     assert len(list((out / "predictions").glob("*.npz"))) == 2 and len(list((out / "plots").glob("*.png"))) == 2
     page = (out / "report.html").read_text()
     assert "Worst systems" in page and "data:image/png;base64," in page
