@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from bsct.data.bsct_spice import read_system, sample_root, system_dirs
-from bsct.metrics.fsd import force_smoothness_deviation
+from bsct.fsd.metric import force_smoothness_deviation
+from bsct.fsd.run import run_fsd
 from bsct.potentials.ase_adapters import TorchCalculator
 from bsct.registry import load_potential
-from bsct.scan.spice_eval import run_fsd
 
 
 def baseline_loop(make_calc, paths: list[Path]) -> tuple[int, list[float]]:

@@ -20,10 +20,11 @@ from ase import Atoms
 from ase.build import bulk
 
 from bsct import run_bsct
+from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, Configurations
 from bsct.potentials.pair import Morse
 from bsct.scan.bonds import select_bonds
 from bsct.scan.geometry import ScanRange, build_scan
-from bsct.scan.runner import MAX_ATOMS_PER_CALL, _points_batch, evaluate_scan
+from bsct.scan.runner import evaluate_scan
 
 
 def best_of(fn, repeats):
@@ -53,8 +54,8 @@ def main():
         geo = build_scan(atoms, bond, ScanRange(n_points=args.points), potential.cutoff_angstrom)
         # Same chunking as the runner (MAX_ATOMS_PER_CALL), batches built beforehand.
         per_call = max(1, args.max_atoms_per_call // len(geo.atoms))
-        positions = geo.positions_angstrom()
-        batches = [_points_batch(geo, positions[k : k + per_call]) for k in range(0, args.points, per_call)]
+        frames = Configurations(geo.atoms, geo.positions_angstrom())
+        batches = [frames.batch(k, min(k + per_call, args.points)) for k in range(0, args.points, per_call)]
         n = args.points
         t_raw = best_of(lambda: [potential(b) for b in batches], args.repeats)
         t_runner = best_of(lambda: evaluate_scan(potential, geo, args.max_atoms_per_call), args.repeats)

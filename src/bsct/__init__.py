@@ -11,7 +11,7 @@ def __getattr__(name):  # lazy, so `import bsct` stays light and has no side eff
 
         return getattr(api, name)
     if name == "run_fsd":
-        from bsct.scan.spice_eval import run_fsd
+        from bsct.fsd.run import run_fsd
 
         return run_fsd
     if name == "load_potential":

@@ -10,12 +10,12 @@ import importlib
 import logging
 import sys
 
-# subcommand -> (module, one-line help)
+# subcommand -> (module or module:OBJECT with add_arguments and run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("bsct.scan.command", "run BSCT bond scans on a model and write a report"),
     "demo": ("bsct.scan.demo", "run BSCT on the built-in demo potentials (planted artifacts vs smooth references)"),
-    "fsd": ("bsct.scan.fsd_command", "Force Smoothness Deviation of a model on BSCT-SPICE style scans"),
-    "make-scans": ("bsct.data.make_scans_command", "build BSCT-SPICE style fragment scans (or relabel a set) with a reference SPEC"),
+    "fsd": ("bsct.fsd.command:FSD", "Force Smoothness Deviation of a model on BSCT-SPICE style scans"),
+    "make-scans": ("bsct.fsd.command:MAKE_SCANS", "build BSCT-SPICE style fragment scans (or relabel a set) with a reference SPEC"),
     "diatomics": ("bsct.scan.diatomics_command", "homonuclear/heteronuclear diatomic curves with MLIP Arena's metrics and BSCT"),
     "data": ("bsct.data.command", "generate or validate reference datasets"),
     "md": ("bsct.md.command", "MD stability test of a model"),
@@ -28,16 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bsct", description="Bond Smoothness Characterization Test for MLIPs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (target, help_text) in SUBCOMMANDS.items():
+        module_name, _, attr = target.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
             continue  # subcommand not built yet
+        command = getattr(module, attr) if attr else module
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub_parser)
-        sub_parser.set_defaults(_run=module.run)
+        command.add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=command.run)
     return parser
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import logging
 import re
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,8 @@ from typing import Callable
 from bsct.potentials.ase_adapters import as_batched
 from bsct.potentials.protocol import BatchedPotential
 from bsct.runs import file_sha256
+
+log = logging.getLogger(__name__)
 
 
 def _morse(**kw):
@@ -210,6 +213,30 @@ def load_potential(spec) -> BatchedPotential:
             raise ValueError(f"model {spec!r}: module {module_name!r} has no attribute {attr!r}")
         return as_batched(factory())
     raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
+
+
+class ModelByCharge:
+    """One potential per total charge, loaded on first use (string SPECs whose factory takes a charge,
+    :func:`spec_with_charge`); any other model is one potential for every charge."""
+
+    def __init__(self, model):
+        self.model = model
+        self._potentials: dict[int | None, BatchedPotential] = {}
+        self._warned = False
+
+    def get(self, charge: int) -> BatchedPotential:
+        spec = spec_with_charge(self.model, charge) if isinstance(self.model, str) else None
+        key = int(charge) if spec is not None else None
+        if key is None and charge != 0 and not self._warned:
+            log.warning("model %s takes no charge argument; charged systems are evaluated as given", self.name)
+            self._warned = True
+        if key not in self._potentials:
+            self._potentials[key] = load_potential(spec if spec is not None else self.model)
+        return self._potentials[key]
+
+    @property
+    def name(self) -> str:
+        return self.model if isinstance(self.model, str) else type(self.model).__name__
 
 
 def potential_identity(potential) -> dict:

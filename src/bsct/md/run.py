@@ -42,6 +42,7 @@ from bsct.md.integrators import (
 )
 from bsct.md.results import SCHEMA, RunLog, RunResult, save_summary, summarize
 from bsct.potentials.ase_adapters import CalculatorPotential, TorchCalculator
+from bsct.potentials.evaluate import evaluate
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput
 
 log = logging.getLogger(__name__)
@@ -171,12 +172,6 @@ class _GuardedPotential:
         self.n_model_calls = 0
         self.errors: dict[int, str] = {}  # row -> message, for the last call
 
-    def _call(self, batch: AtomsBatch) -> PotentialOutput:
-        self.n_model_calls += 1
-        out = self.potential(batch)
-        dtype = batch.positions_angstrom.dtype
-        return PotentialOutput(out.energy_ev.detach().to(dtype), out.forces_ev_per_angstrom.detach().to(dtype))
-
     def __call__(self, batch: AtomsBatch) -> PotentialOutput:
         self.errors = {}
         pos, idx, n_sys = batch.positions_angstrom, batch.system_idx, batch.n_systems
@@ -194,24 +189,15 @@ class _GuardedPotential:
         good = torch.nonzero(ok).flatten().tolist()
         if not good:
             return PotentialOutput(energy, forces)
-        sub = batch if len(good) == n_sys else batch.select(good)
-        try:
-            outs = [(good, self._call(sub))]
-        except Exception as exc:  # noqa: BLE001 - any model failure is a recorded MD failure
-            if len(good) == 1:
-                self.errors[good[0]] = f"potential raised {type(exc).__name__}: {exc}"
-                return PotentialOutput(energy, forces)
-            outs = []
-            for s in good:
-                try:
-                    outs.append(([s], self._call(batch.select([s]))))
-                except Exception as exc_s:  # noqa: BLE001
-                    self.errors[s] = f"potential raised {type(exc_s).__name__}: {exc_s}"
-        for systems, out in outs:
-            sel = torch.as_tensor(systems, dtype=torch.int64, device=pos.device)
-            energy[sel] = out.energy_ev
-            atom_mask = torch.isin(idx, sel)
-            forces[atom_mask] = out.forces_ev_per_angstrom
+        # one call for all; if it raises, each system alone. Non-finite output is left to the monitor.
+        ev = evaluate(self.potential, batch if len(good) == n_sys else batch.select(good), None,
+                      mark_non_finite=False)  # any model failure is a recorded MD failure
+        self.n_model_calls += ev.n_model_calls
+        for row, message in ev.failures.items():
+            self.errors[good[row]] = f"potential raised {message}"
+        sel = torch.as_tensor(good, dtype=torch.int64, device=pos.device)
+        energy[sel] = torch.as_tensor(ev.energy_ev, dtype=pos.dtype, device=pos.device)
+        forces[torch.isin(idx, sel)] = torch.as_tensor(ev.forces_ev_per_angstrom, dtype=pos.dtype, device=pos.device)
         return PotentialOutput(energy, forces)
 
 

@@ -13,7 +13,8 @@ from bsct.report.json_report import report_to_dict
 from bsct.report.plots import plot_bond_type
 
 
-def _png_bytes(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """A figure as PNG bytes at the resolution of every report figure (110 dpi)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
@@ -33,7 +34,7 @@ def write_report(report, out_dir: str | Path, plots: bool = True, html: bool = T
             mine = [r for r in report.results if r.curve.bond_type == bond_type]
             fig = plot_bond_type(mine, f"{report.model}: {bond_type} (type score {report.per_type[bond_type]['score']:.3f})",
                                  report.cutoff_angstrom)
-            images[bond_type] = _png_bytes(fig)
+            images[bond_type] = png_bytes(fig)
             (out / "plots" / f"{bond_type}.png").write_bytes(images[bond_type])
     if html:
         (out / "report.html").write_text(render_html(data, images))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bsct.potentials.protocol import AtomsBatch, BatchedPotential
+from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, Configurations, evaluate
+from bsct.potentials.protocol import BatchedPotential
 from bsct.scan.geometry import ScanGeometry
 
 log = logging.getLogger(__name__)
@@ -77,38 +78,6 @@ class ScanCurve:
         return cls(**kwargs)
 
 
-def _points_batch(geometry: ScanGeometry, positions: np.ndarray) -> AtomsBatch:
-    """k scan frames of one structure as one batch (only positions differ)."""
-    k, n_atoms, _ = positions.shape
-    atoms = geometry.atoms
-    return AtomsBatch.from_arrays(
-        positions.reshape(-1, 3),
-        np.tile(atoms.numbers, k),
-        np.repeat(np.arange(k), n_atoms),
-        np.repeat(atoms.cell.array[None], k, axis=0),
-        np.repeat(atoms.pbc[None], k, axis=0),
-    )
-
-
-def call_potential(potential: BatchedPotential, batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Energies (n_systems,) and forces (n_atoms, 3) as float64 numpy, shapes checked."""
-    out = potential(batch)
-    energy = out.energy_ev.detach().cpu().double().numpy()
-    forces = out.forces_ev_per_angstrom.detach().cpu().double().numpy()
-    if energy.shape != (batch.n_systems,) or forces.shape != (batch.n_atoms, 3):
-        raise ValueError(
-            f"potential returned energy {energy.shape} and forces {forces.shape}; "
-            f"expected ({batch.n_systems},) and ({batch.n_atoms}, 3)"
-        )
-    return energy, forces
-
-
-# Atoms per model call when a scan is evaluated in batches. Memory grows with the call: a `full`
-# size +diffknn model on water peaks at 11.7 GiB at 20,000 atoms per call and 1.4 GiB at 2,000
-# (benchmarks/bench_scan_memory.py, docs/benchmarks.md).
-MAX_ATOMS_PER_CALL = 2_000
-
-
 def evaluate_chunked(
     potential: BatchedPotential,
     geometry: ScanGeometry,
@@ -117,39 +86,13 @@ def evaluate_chunked(
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str], int]:
     """Energy (n,), forces (n, n_atoms, 3), failures {point: message} and the number of model calls.
 
-    One model call per ``points_per_call`` scan points. A call that raises is retried point by
-    point so the failing points are named and the others kept; failed or non-finite points are
-    NaN. ``on_chunk(n_points_done)`` drives a progress bar.
+    ``points_per_call`` scan points per model call through :func:`bsct.potentials.evaluate.evaluate`:
+    failed or non-finite points are NaN, the others kept. ``on_chunk(n_points_done)`` drives a
+    progress bar.
     """
-    r = geometry.r_angstrom
-    n_points, n_atoms = len(r), len(geometry.atoms)
-    positions = geometry.positions_angstrom()
-    energy = np.full(n_points, np.nan)
-    forces = np.full((n_points, n_atoms, 3), np.nan)
-    failures: dict[int, str] = {}
-    n_calls = 0
-    for lo in range(0, n_points, points_per_call):
-        hi = min(lo + points_per_call, n_points)
-        try:
-            n_calls += 1
-            e, f = call_potential(potential, _points_batch(geometry, positions[lo:hi]))
-            energy[lo:hi], forces[lo:hi] = e, f.reshape(hi - lo, n_atoms, 3)
-        except Exception as exc:  # find the bad points, keep the good ones
-            log.debug("bond %s: batch %d-%d failed (%s); retrying point by point", geometry.bond.label, lo, hi, exc)
-            for k in range(lo, hi):
-                try:
-                    n_calls += 1
-                    e, f = call_potential(potential, _points_batch(geometry, positions[k : k + 1]))
-                    energy[k], forces[k] = e[0], f
-                except Exception as point_exc:
-                    failures[k] = f"{type(point_exc).__name__}: {point_exc}"
-        if on_chunk is not None:
-            on_chunk(hi - lo)
-    bad = ~np.isfinite(energy) | ~np.isfinite(forces).all(axis=(1, 2))
-    for k in np.flatnonzero(bad):
-        failures.setdefault(int(k), "non-finite energy or forces")
-    energy[bad], forces[bad] = np.nan, np.nan
-    return energy, forces, dict(sorted(failures.items())), n_calls
+    frames = Configurations(geometry.atoms, geometry.positions_angstrom())
+    ev = evaluate(potential, frames, points_per_call * len(geometry.atoms), on_chunk=on_chunk)
+    return ev.energy_ev, ev.stacked_forces(), ev.failures, ev.n_model_calls
 
 
 def evaluate_scan(
@@ -189,19 +132,16 @@ def evaluate_scan(
     )
 
 
-
 def evaluate_points(
     potential: BatchedPotential, geometry: ScanGeometry, r_angstrom: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Energy (m,) and forces (m, n_atoms, 3) at extra bond lengths, in one model call.
 
-    Used to refine a scan locally; a failure gives NaN rather than an exception.
+    Used to refine a scan locally; a failure gives NaN rather than an exception, and the raw
+    output is returned as it came (the detectors judge non-finite values).
     """
-    r = np.asarray(r_angstrom, float)
-    n_atoms = len(geometry.atoms)
-    try:
-        e, f = call_potential(potential, _points_batch(geometry, geometry.positions_angstrom(r)))
-        return e, f.reshape(len(r), n_atoms, 3)
-    except Exception as exc:
-        log.debug("bond %s: refinement failed (%s)", geometry.bond.label, exc)
-        return np.full(len(r), np.nan), np.full((len(r), n_atoms, 3), np.nan)
+    frames = Configurations(geometry.atoms, geometry.positions_angstrom(np.asarray(r_angstrom, float)))
+    ev = evaluate(potential, frames, None, retry_frames=False, mark_non_finite=False)
+    if ev.failures:
+        log.debug("bond %s: refinement failed (%s)", geometry.bond.label, next(iter(ev.failures.values())))
+    return ev.energy_ev, ev.stacked_forces()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from bsct.metrics.fsd import METRIC_KEYS, PARTS
-from bsct.report.writer import _png_bytes
+from bsct.fsd.metric import METRIC_KEYS, PARTS
+from bsct.report.writer import png_bytes
 
 
 def plot_fsd_system(label: str, curves: dict, metrics: dict, model_name: str = "model",
@@ -72,7 +72,7 @@ def write_fsd_report(result: dict, curves_by_label: dict[str, dict], out_dir: st
             if path.exists():  # written by an earlier (resumed) run from the same cached curves
                 png = path.read_bytes() if label in worst else b""
             else:
-                png = _png_bytes(plot_fsd_system(label, curves, result["systems"][label], result["model"]))
+                png = png_bytes(plot_fsd_system(label, curves, result["systems"][label], result["model"]))
                 path.write_bytes(png)
             if label in worst:
                 images[label] = png

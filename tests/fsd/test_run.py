@@ -1,4 +1,4 @@
-"""`run_fsd`: batching, charge, workers, resume, --skip-bad, fsd.json and the report."""
+"""`bsct.fsd.run.run_fsd`: batching, charge, workers, resume, --skip-bad, fsd.json and the report."""
 
 import json
 import shutil
@@ -10,17 +10,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from bsct.data.bsct_spice import BadSystemError, read_system, sample_root, system_dirs
-from bsct.metrics.fsd import METRIC_KEYS
+from bsct.fsd import run as fsd_run
+from bsct.fsd.metric import METRIC_KEYS
+from bsct.fsd.run import evaluate_scans, run_fsd, summarise
 from bsct.potentials.pair import Morse
 from bsct.runs import ResumeMismatchError
-from bsct.registry import spec_with_charge
-from bsct.scan import spice_eval
-from bsct.scan.spice_eval import (
-    ModelByCharge,
-    evaluate_scans,
-    run_fsd,
-    summarise,
-)
+from bsct.registry import ModelByCharge, spec_with_charge
 
 
 def write_periodic_dimer_scan(root, calc, r_angstrom, system_id="1"):
@@ -63,11 +58,11 @@ def sample_copy(tmp_path):
 def test_torch_potential_evaluates_several_scans_in_one_call():
     scans = [read_system(d) for d in system_dirs(sample_root(), ["C-O", "N-O"])]
     batched = CountingMorse()
-    together = evaluate_scans(batched, scans, max_atoms_per_call=20_000)
-    assert batched.n_calls == 1  # 100·6 + 100·5 atoms fit one call
+    together, error = evaluate_scans(batched, scans, max_atoms_per_call=20_000)
+    assert error is None and batched.n_calls == 1  # 100·6 + 100·5 atoms fit one call
     for scan, (e, f) in zip(scans, together):
         single = CountingMorse()
-        e1, f1 = evaluate_scans(single, [scan], max_atoms_per_call=50)[0]
+        e1, f1 = evaluate_scans(single, [scan], max_atoms_per_call=50)[0][0]
         n_atoms = len(scan.frames[0])
         assert single.n_calls == int(np.ceil(100 / (50 // n_atoms)))  # whole frames, at most 50 atoms per call
         np.testing.assert_allclose(e, e1, rtol=1e-12)
@@ -114,7 +109,7 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
     saved = json.loads((out / "fsd.json").read_text())
     assert list(saved["systems"]) == ["C-O/21541", "N-O/4583"]
     assert set(METRIC_KEYS) <= set(saved["systems"]["C-O/21541"]) and set(METRIC_KEYS) <= set(saved["mean"])
-    assert list(saved["per_bond"]) == ["C-O", "N-O"]
+    assert list(saved["per_bond"]) == ["C-O", "N-O"] and "python" in saved["versions"]
     assert len(list((out / "predictions").glob("*.npz"))) == 2 and len(list((out / "plots").glob("*.png"))) == 2
     page = (out / "report.html").read_text()
     assert "Worst systems" in page and "data:image/png;base64," in page
@@ -124,13 +119,13 @@ def test_fsd_json_report_plots_and_resume_skips_finished_systems(sample_copy, tm
 
     (out / "predictions" / "N-O_4583.npz").unlink()
     evaluated = []
-    real = spice_eval.evaluate_scans
+    real = fsd_run.evaluate_scans
 
     def spy(potential, scans, max_atoms_per_call=20_000):
         evaluated.extend(s.label for s in scans)
         return real(potential, scans, max_atoms_per_call)
 
-    monkeypatch.setattr(spice_eval, "evaluate_scans", spy)
+    monkeypatch.setattr(fsd_run, "evaluate_scans", spy)
     again = run_fsd("morse", sample_copy, out, resume=True, progress=False)
     assert evaluated == ["N-O/4583"]
     assert again["systems"] == first["systems"] | {"N-O/4583": again["systems"]["N-O/4583"]}

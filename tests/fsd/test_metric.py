@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bsct.data.bsct_spice import read_system, sample_root, system_dirs
-from bsct.metrics.fsd import (
+from bsct.fsd.metric import (
     METRIC_KEYS,
     energy_profile_from_forces,
     flat_floor_from_dforce,

@@ -45,12 +45,11 @@ from ase.data import covalent_radii
 from ase.io import read, write
 from scipy.spatial.transform import Rotation
 
-from bsct.potentials.protocol import AtomsBatch
-from bsct.runs import write_json
+from bsct.potentials.evaluate import NON_FINITE, evaluate
+from bsct.registry import ModelByCharge
+from bsct.runs import versions, write_json
 from bsct.scan.bonds import Bond, find_bonds, molecular_fragments
 from bsct.scan.geometry import ScanRange, build_scan
-from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
-from bsct.scan.spice_eval import ModelByCharge
 
 log = logging.getLogger(__name__)
 
@@ -256,43 +255,17 @@ def build_scan_system(
 # ---------------------------------------------------------------------------------- labelling
 
 
-def evaluate_frames(potential, frames: list[Atoms], max_atoms_per_call: int = MAX_ATOMS_PER_CALL) -> tuple[np.ndarray, np.ndarray]:
-    """Energy (n,) and forces (n, n_atoms, 3) of same-size frames, many frames per model call."""
-    n_atoms = len(frames[0])
-    per_call = max(1, max_atoms_per_call // n_atoms)
-    energies, forces = [], []
-    for lo in range(0, len(frames), per_call):
-        e, f = call_potential(potential, AtomsBatch.from_atoms(frames[lo : lo + per_call]))
-        energies.append(e)
-        forces.append(f.reshape(-1, n_atoms, 3))
-    return np.concatenate(energies), np.concatenate(forces)
-
-
 def label_frames(potential, frames: list[Atoms]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Energy (n,), forces (n, n_atoms, 3) and error messages; a failed frame is NaN, as in BSCT-SPICE.
 
-    All frames go to the potential in batched calls; when a call raises, the frames are retried
-    one at a time so only the failing ones are lost.
+    All frames go to the potential in batched calls (:func:`bsct.potentials.evaluate.evaluate`);
+    a call that raises is retried one frame at a time so only the failing frames are lost.
+    Messages: ``frame k: <error>`` for each frame that raised, then ``frame k: non-finite label``.
     """
-    n, n_atoms = len(frames), len(frames[0])
-    errors: list[str] = []
-    try:
-        energy, forces = evaluate_frames(potential, frames)
-    except Exception as exc:  # noqa: BLE001 - any reference failure: find the failing frames
-        log.debug("batched labelling failed (%s); retrying frame by frame", exc)
-        energy, forces = np.full(n, np.nan), np.full((n, n_atoms, 3), np.nan)
-        for k, frame in enumerate(frames):
-            try:
-                e, f = evaluate_frames(potential, [frame])
-                energy[k], forces[k] = e[0], f[0]
-            except Exception as frame_exc:  # noqa: BLE001 - a failed frame is written as NaN
-                errors.append(f"frame {k}: {type(frame_exc).__name__}: {frame_exc}")
-    bad = ~np.isfinite(energy) | ~np.isfinite(forces).all(axis=(1, 2))
-    energy, forces = energy.copy(), forces.copy()
-    energy[bad], forces[bad] = np.nan, np.nan
-    failed = {int(e.split()[1].rstrip(":")) for e in errors}
-    errors.extend(f"frame {k}: non-finite label" for k in np.flatnonzero(bad) if k not in failed)
-    return energy, forces, errors
+    ev = evaluate(potential, frames)
+    raised = [f"frame {k}: {msg}" for k, msg in ev.failures.items() if msg != NON_FINITE]
+    non_finite = [f"frame {k}: non-finite label" for k, msg in ev.failures.items() if msg == NON_FINITE]
+    return ev.energy_ev, ev.stacked_forces(), raised + non_finite
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -347,22 +320,13 @@ def write_system(path: Path, unperturbed: Atoms, frames: list[Atoms], partition:
             break
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("bsct", "ase", "tblite", "matscipy"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return out
+_MANIFEST_VERSIONS = ("bsct", "ase", "tblite", "matscipy")  # what decides a label
 
 
 def _write_manifest(root: Path, meta: dict, rows: dict) -> None:
     path = root / "make_scans.json"
     old = json.loads(path.read_text()).get("systems", {}) if path.exists() else {}
-    write_json(path, {"schema": "bsct.make_scans/1", **meta, "versions": _versions(),
+    write_json(path, {"schema": "bsct.make_scans/1", **meta, "versions": versions(_MANIFEST_VERSIONS),
                       "systems": dict(sorted({**old, **rows}.items()))}, indent=2)  # a stop mid-write keeps the old one
 
 

@@ -16,7 +16,7 @@ from ase.data import covalent_radii
 from ase.io import read, write
 
 from bsct.data.bsct_spice import read_system, sample_root, system_dirs
-from bsct.data.make_scans import (
+from bsct.fsd.sets import (
     build_scan_system,
     choose_systems,
     generate_scans,
@@ -24,10 +24,10 @@ from bsct.data.make_scans import (
     plan_scans,
     relabel_set,
 )
+from bsct.potentials.evaluate import call_potential
 from bsct.potentials.protocol import AtomsBatch
 from bsct.registry import load_potential
 from bsct.scan.bonds import find_bonds
-from bsct.scan.runner import call_potential
 
 TOL_ANGSTROM = 1e-9
 
@@ -152,7 +152,7 @@ def test_same_seed_same_set_other_seed_other_rotation():
 
 
 def test_set_round_trips_and_scores_zero_against_itself(tmp_path):
-    from bsct.scan.spice_eval import run_fsd
+    from bsct.fsd.run import run_fsd
 
     structures = [_ethanol(), molecule("CH3CH2NH2")]
     paths = generate_scans(structures, "emt", tmp_path / "set", bond_types=["C-C", "C-N"], per_type=1, n_points=16,
@@ -267,7 +267,7 @@ def test_cli_writes_a_set_and_refuses_an_absent_bond_type(tmp_path, capsys):
 
 
 def test_make_fsd_set_from_the_ci_silicon_data(tmp_path):
-    from bsct.data.make_scans import make_fsd_set
+    from bsct.fsd.sets import make_fsd_set
 
     root = make_fsd_set("si", tmp_path, per_type=1, points=12)
     (path,) = system_dirs(root)

@@ -19,7 +19,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 from tqdm.auto import tqdm
 
 from bsct.data.bsct_spice import (
@@ -30,18 +29,17 @@ from bsct.data.bsct_spice import (
     system_dirs,
     system_label,
 )
-from bsct.metrics.fsd import (
+from bsct.fsd.metric import (
     FLAT_KEYS,
     METRIC_KEYS,
     flat_floor_from_dforce,
     force_smoothness_deviation,
 )
 from bsct.potentials.ase_adapters import CalculatorPotential
-from bsct.potentials.protocol import AtomsBatch, BatchedPotential
-from bsct.runs import ResumeMismatchError
-from bsct.registry import load_potential, potential_identity, spec_with_charge
-from bsct.runs import write_json
-from bsct.scan.runner import MAX_ATOMS_PER_CALL, call_potential
+from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, evaluate
+from bsct.potentials.protocol import BatchedPotential
+from bsct.registry import ModelByCharge, potential_identity
+from bsct.runs import check_resume, versions, write_json
 
 log = logging.getLogger(__name__)
 
@@ -50,58 +48,25 @@ CURVE_KEYS = ("r_angstrom", "energy_model_profile_ev", "energy_ref_profile_ev", 
               "log_ratio")
 
 
-# ---------------------------------------------------------------- model and charge
-
-
-class ModelByCharge:
-    """One potential per total charge, loaded on first use (string SPECs whose factory takes a charge)."""
-
-    def __init__(self, model):
-        self.model = model
-        self._potentials: dict[int | None, BatchedPotential] = {}
-        self._warned = False
-
-    def get(self, charge: int) -> BatchedPotential:
-        spec = spec_with_charge(self.model, charge) if isinstance(self.model, str) else None
-        key = int(charge) if spec is not None else None
-        if key is None and charge != 0 and not self._warned:
-            log.warning("model %s takes no charge argument; charged systems are evaluated as given", self.name)
-            self._warned = True
-        if key not in self._potentials:
-            self._potentials[key] = load_potential(spec if spec is not None else self.model)
-        return self._potentials[key]
-
-    @property
-    def name(self) -> str:
-        return self.model if isinstance(self.model, str) else type(self.model).__name__
-
-
 # ---------------------------------------------------------------- evaluation
 
 
 def evaluate_scans(potential: BatchedPotential, scans: list[SpiceScan], max_atoms_per_call: int = MAX_ATOMS_PER_CALL):
-    """[(energy (n_frames,), forces (n_frames, n_atoms, 3))] per scan, frames of several scans per call."""
-    frames: list[Atoms] = [a for s in scans for a in s.frames]
-    energies, forces = [], []
-    lo = 0
-    while lo < len(frames):
-        hi, n_atoms = lo, 0
-        while hi < len(frames) and (hi == lo or n_atoms + len(frames[hi]) <= max_atoms_per_call):
-            n_atoms += len(frames[hi])
-            hi += 1
-        e, f = call_potential(potential, AtomsBatch.from_atoms(frames[lo:hi]))
-        energies.append(e)
-        forces.append(f)
-        lo = hi
-    energy, flat_forces = np.concatenate(energies), np.concatenate(forces)
-    out, frame0, atom0 = [], 0, 0
+    """[(energy (n_frames,), forces (n_frames, n_atoms, 3))] per scan, frames of several scans per call,
+    and the message of the first failed call (None when none failed).
+
+    A failed call is not retried frame by frame: one failed frame fails its system anyway.
+    """
+    ev = evaluate(potential, [a for s in scans for a in s.frames], max_atoms_per_call,
+                  retry_frames=False, mark_non_finite=False)  # system_outcome names non-finite frames
+    out, frame0 = [], 0
     for s in scans:
         n_frames, n_atoms = len(s.frames), len(s.frames[0])
-        out.append((energy[frame0 : frame0 + n_frames],
-                    flat_forces[atom0 : atom0 + n_frames * n_atoms].reshape(n_frames, n_atoms, 3)))
+        atom0 = ev.atom_offsets[frame0]
+        out.append((ev.energy_ev[frame0 : frame0 + n_frames],
+                    ev.forces_ev_per_angstrom[atom0 : atom0 + n_frames * n_atoms].reshape(n_frames, n_atoms, 3)))
         frame0 += n_frames
-        atom0 += n_frames * n_atoms
-    return out
+    return out, next(iter(ev.failures.values()), None)
 
 
 def system_outcome(scan: SpiceScan, energy_ev, forces_ev_per_angstrom, eps_ev_per_angstrom: float,
@@ -136,17 +101,19 @@ def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom
     for s in scans:
         by_charge.setdefault(s.charge, []).append(s)
     for charge, group in by_charge.items():
+        start = time.perf_counter()
         try:
-            start = time.perf_counter()
-            preds = evaluate_scans(models.get(charge), group, max_atoms_per_call)
-            seconds = (time.perf_counter() - start) / len(group)
-        except Exception as exc:  # noqa: BLE001 - retry one by one so one failing system does not sink the group
-            if len(group) > 1:
+            preds, error = evaluate_scans(models.get(charge), group, max_atoms_per_call)
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be loaded for this charge
+            error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            if len(group) > 1:  # retry one by one so one failing system does not sink the group
                 for s in group:
                     outcomes += evaluate_group(models, [_path_of(s, paths)], eps_ev_per_angstrom, max_atoms_per_call)
                 continue
-            outcomes.append({"label": group[0].label, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            outcomes.append({"label": group[0].label, "status": "failed", "error": error})
             continue
+        seconds = (time.perf_counter() - start) / len(group)
         for s, (e, f) in zip(group, preds):
             try:
                 outcomes.append(system_outcome(s, e, f, eps_ev_per_angstrom, seconds))
@@ -234,9 +201,9 @@ def load_prediction(path: Path) -> dict:
 def _cached(path: Path, system_path: Path, model_name: str, eps: float, identity: dict) -> dict:
     """A cached system; metrics recomputed from the cached forces when eps changed."""
     out = load_prediction(path)
-    if out["model"] != model_name or out["potential"] != identity:
-        raise ResumeMismatchError(f"{path}: written by another potential ({out['model']!r}, {out['potential']}), "
-                                  f"not {model_name!r} ({identity}); use another --out or drop --resume")
+    check_resume({"model": out["model"], "potential": out["potential"]}, {"model": model_name, "potential": identity},
+                 path, f"written by another potential ({out['model']!r}, {out['potential']}), not {model_name!r} "
+                       f"({identity}); use another --out or drop --resume")
     if out["eps_ev_per_angstrom"] != eps:
         scan = read_system(system_path)
         out = system_outcome(scan, out["energy_model_ev"], out["forces_model_ev_per_angstrom"], eps,
@@ -376,9 +343,10 @@ def run_fsd(
                     "resumed_eval_seconds": resumed_eval_seconds,  # model time of the cached systems, when they ran
                     "n_frames_evaluated": n_new_frames, "workers": workers if use_pool else 1,
                     "frames_per_second": n_new_frames / eval_seconds if eval_seconds > 0 and n_new_frames else None},
+        "versions": versions(),
     }
     if out is not None:
-        from bsct.report.fsd_report import write_fsd_report
+        from bsct.fsd.report import write_fsd_report
 
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "fsd.json", result, indent=2)
