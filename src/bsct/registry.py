@@ -49,11 +49,11 @@ def _planted(**kw):
 
 
 def _emt(cutoff_angstrom: float | None = None):
-    from ase.calculators.emt import EMT
+    from ase.calculators.emt import EMT, parameters
 
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT")
+    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", supported_elements=set(parameters))
 
 
 def _sw_si(cutoff_angstrom: float = 3.77118):
@@ -66,7 +66,7 @@ def _sw_si(cutoff_angstrom: float = 3.77118):
     def factory():
         return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
 
-    return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si")
+    return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si", supported_elements={"Si"})
 
 
 def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 1.0, max_iterations: int = 250,
@@ -85,7 +85,8 @@ def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 
             kwargs["charge"] = charge
         return TBLite(**kwargs)
 
-    return CalculatorPotential(factory, cutoff_angstrom=None, name=method)
+    # GFN1/GFN2-xTB are parametrised for H to Rn (Z 1-86)
+    return CalculatorPotential(factory, cutoff_angstrom=None, name=method, supported_elements=range(1, 87))
 
 
 def _missing(package: str, extra: str = "models"):
@@ -103,7 +104,8 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
 
     net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
     calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False, on_isolated_atoms="ignore")
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=f"CHGNet {model}", periodic_only=True)
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=f"CHGNet {model}", periodic_only=True,
+                               supported_elements=range(1, 95))  # its atom embedding has 94 rows, H to Pu
 
 
 def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
@@ -116,7 +118,9 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
 
     calc = SevenNetCalculator(model, device="cpu")
     name = "SevenNet-0" if model == "7net-0" else f"SevenNet {model}"
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=name)
+    known = getattr(calc, "type_map", None)  # {Z: index} of the elements it was trained on
+    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=name,
+                               supported_elements=[int(z) for z in known] if known else None)
 
 
 BUILTINS: dict[str, Callable[..., BatchedPotential]] = {

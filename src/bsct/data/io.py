@@ -142,7 +142,7 @@ def get_stress(atoms: Atoms) -> np.ndarray | None:
     return arr  # wrong size: reported by validate_frames
 
 
-def _closest_pair(atoms: Atoms, within_angstrom: float):
+def closest_pair(atoms: Atoms, within_angstrom: float):
     """(i, j, d) of the closest pair closer than ``within_angstrom`` (periodic images included), or None."""
     if len(atoms) < 2 and not atoms.pbc.any():
         return None
@@ -196,7 +196,7 @@ def frame_problem(atoms: Atoms, *, require_labels: bool = True,
             return f"periodic frame without a cell: pbc={atoms.pbc.tolist()} but cell vector(s) {missing} are zero"
         if atoms.pbc.all() and abs(np.linalg.det(cell)) < 1e-6:
             return "periodic frame without a cell: the cell has zero volume"
-    pair = _closest_pair(atoms, min_distance_angstrom)
+    pair = closest_pair(atoms, min_distance_angstrom)
     if pair is not None:
         i, j, d = pair
         symbols = atoms.get_chemical_symbols()

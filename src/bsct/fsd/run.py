@@ -29,6 +29,7 @@ from bsct.data.bsct_spice import (
     system_dirs,
     system_label,
 )
+from bsct.data.validate import InvalidInput, check_elements
 from bsct.fsd.metric import (
     FLAT_KEYS,
     METRIC_KEYS,
@@ -103,6 +104,9 @@ def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom
     for charge, group in by_charge.items():
         start = time.perf_counter()
         try:
+            group = _supported(models.get(charge), group, outcomes)
+            if not group:
+                continue
             preds, error = evaluate_scans(models.get(charge), group, max_atoms_per_call)
         except Exception as exc:  # noqa: BLE001 - a model that cannot be loaded for this charge
             error = f"{type(exc).__name__}: {exc}"
@@ -120,6 +124,20 @@ def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom
             except ValueError as exc:
                 outcomes.append({"label": s.label, "status": "failed", "error": str(exc)})
     return outcomes
+
+
+def _supported(potential, scans: list[SpiceScan], outcomes: list[dict]) -> list[SpiceScan]:
+    """The scans whose elements ``potential`` declares it supports; the others become failed
+    outcomes naming the element, without a model call (undeclared: the model call decides)."""
+    keep = []
+    for s in scans:
+        try:
+            check_elements(s.frames[:1], potential, source=s.label, probe=False)
+        except InvalidInput as exc:
+            outcomes.append({"label": s.label, "status": "failed", "error": exc.problem})
+            continue
+        keep.append(s)
+    return keep
 
 
 def _path_of(scan: SpiceScan, paths: list[Path]) -> Path:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from ase import Atoms, units
 
+from bsct.data.validate import validate_structures
 from bsct.md.criteria import StabilityCriteria, StabilityMonitor
 from bsct.md.integrators import (
     MDState,
@@ -456,6 +457,9 @@ def run_md_stability(
         raise ValueError("replicas must be >= 1")
     identity = potential_identity(potential)  # before loading: a SPEC names the potential best
     potential = load_potential(potential)
+    # the structures the replicas start from; a bad one is an input error, not a model failure
+    validate_structures(list(structures)[: config.replicas], potential, source="starting structures", min_atoms=2,
+                        what="MD")
     name = model_name or getattr(potential, "name", None) or type(potential).__name__
     timestep_fs = config.resolved_timestep_fs(structures)
     n_eq = int(round(config.equilibration_ps * 1000.0 / timestep_fs))

@@ -86,6 +86,11 @@ class TransformerMLIP(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.readout.reference_energy_ev.dtype
 
+    @property
+    def supported_elements(self) -> tuple[int, ...]:
+        """Atomic numbers the model was built for (its embedding rows), for input validation."""
+        return self.config.elements
+
     def _cast(self, batch: AtomsBatch) -> AtomsBatch:
         """The batch in the model's dtype and on its device (a new batch; the input is not touched)."""
         device = self.readout.reference_energy_ev.device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Callable
 
 import numpy as np
@@ -17,7 +18,9 @@ class CalculatorPotential:
 
     ASE calculators keep state, so each configuration gets a fresh ``Atoms`` with the
     calculator attached; pass ``calculator_factory`` (a zero-argument callable) instead of an
-    instance when the calculator must not be shared.
+    instance when the calculator must not be shared. ``supported_elements`` (symbols or atomic
+    numbers) declares the elements the calculator is parametrised for, so input validation can
+    refuse others before any call; left out, validation probes the calculator instead.
     """
 
     def __init__(
@@ -27,12 +30,15 @@ class CalculatorPotential:
         conservative: bool = True,
         name: str | None = None,
         periodic_only: bool = False,
+        supported_elements: Collection[str | int] | None = None,
     ):
         self._calculator = calculator
         self.cutoff_angstrom = cutoff_angstrom
         self.conservative = conservative
         self.name = name or type(self._get_calculator()).__name__
         self.periodic_only = periodic_only
+        if supported_elements is not None:  # absent attribute = undeclared (probed)
+            self.supported_elements = frozenset(supported_elements)
 
     def _prepare(self, atoms: Atoms) -> Atoms:
         """Crystal-only models (CHGNet) get molecules in a periodic box wide enough that no

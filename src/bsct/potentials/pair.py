@@ -35,6 +35,8 @@ class PairPotential(nn.Module):
     """
 
     conservative = True
+    #: one pair form for every species: any element is accepted (see bsct.data.validate)
+    supported_elements = None
 
     def __init__(self, cutoff_angstrom: float, switch_on_angstrom: float | None = None):
         super().__init__()

@@ -19,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from tqdm.auto import tqdm
 
+from bsct.data.validate import validate_structures
 from bsct.metrics.detectors import Artifact, Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
@@ -180,6 +181,8 @@ def run_bsct(
     potential: BatchedPotential = load_potential(model)
     name = model if isinstance(model, str) else getattr(potential, "name", type(potential).__name__)
     structures = _load_structures(data)
+    validate_structures(structures, potential, source=data if isinstance(data, (str, Path)) else "<structures>",
+                        need_a_pair=True, what="a bond scan")  # before any model call: bad input is refused, not scored
     selection = select_bonds(
         structures, config.max_per_type, config.seed, list(config.bond_types) if config.bond_types else None
     )

@@ -24,6 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii, vdw_alvarez
 
+from bsct.data.validate import UnsupportedElement, declared_elements, describe_elements, unsupported_in
 from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
@@ -285,6 +286,28 @@ def pair_record(result: DiatomicResult) -> dict:
     }
 
 
+def unsupported_pairs(potential: BatchedPotential, pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """{pair label: its elements the potential declares it does not support} (``supported_elements``;
+    an undeclared potential is not asked: its curve records what it does)."""
+    supported = declared_elements(potential)
+    if not isinstance(supported, frozenset):
+        return {}
+    out = {pair_label(a, b): unsupported_in({a, b}, supported) for a, b in pairs}
+    return {label: missing for label, missing in out.items() if missing}
+
+
+def refuse_unsupported_pairs(potential: BatchedPotential, pairs: Sequence[tuple[str, str]], name: str) -> None:
+    """Raise :class:`~bsct.data.validate.UnsupportedElement` naming every pair with an element the model
+    does not support (a model must not score a curve of elements it was never built for)."""
+    bad = unsupported_pairs(potential, pairs)
+    if bad:
+        elements = sorted({s for missing in bad.values() for s in missing}, key=lambda s: atomic_numbers[s])
+        raise UnsupportedElement(
+            "diatomics", None, f"model {name} does not support {', '.join(elements)} (pair{'s' if len(bad) > 1 else ''} "
+                               f"{', '.join(bad)}); it supports {describe_elements(declared_elements(potential))}",
+            elements)
+
+
 def run_diatomics(
     potential: BatchedPotential,
     pairs: Sequence[tuple[str, str]],
@@ -300,9 +323,13 @@ def run_diatomics(
     """Every pair's record (:func:`pair_record`), reusing ``done`` records that have no error.
 
     ``on_pair(record)`` is called after each new pair (the command saves the JSON there, so a
-    killed run resumes). A pair whose model call raises keeps its error; the others go on.
+    killed run resumes). A pair whose model call raises keeps its error; the others go on. A
+    pair with an element the potential declares it does not support is refused before any call
+    (:class:`~bsct.data.validate.UnsupportedElement`).
     """
     from tqdm.auto import tqdm
+
+    refuse_unsupported_pairs(potential, pairs, getattr(potential, "name", name))
 
     done = dict(done or {})
     todo = [(a, b) for a, b in pairs if pair_label(a, b) not in done or done[pair_label(a, b)].get("errors")]
@@ -332,6 +359,7 @@ def run_diatomics_to(
     progress: bool = True,
     resume: bool = False,
     report_metric: str | None = "force-flip-times",
+    skip_unsupported: bool | None = None,
 ) -> dict:
     """``bsct diatomics`` as a library call: every pair of ``model`` (a SPEC) into
     ``out_dir/diatomics.json``, saved after each pair, then (``report_metric``, an MLIP Arena
@@ -339,7 +367,10 @@ def run_diatomics_to(
 
     ``resume=True`` keeps the pairs of a saved ``diatomics.json`` of the same model, potential
     (:func:`~bsct.registry.potential_identity`) and grid, retries its failed pairs, and refuses
-    (:class:`~bsct.runs.ResumeMismatchError`) one of another. Returns the document written.
+    (:class:`~bsct.runs.ResumeMismatchError`) one of another. Pairs with an element the model
+    declares it does not support are refused (:class:`~bsct.data.validate.UnsupportedElement`),
+    or, with ``skip_unsupported`` (default: when ``pairs`` sweep the whole periodic table, as
+    ``--elements all``), left out and listed under ``unsupported_pairs``. Returns the document written.
     """
     from bsct.metrics.arena import METRIC_NAMES
     from bsct.registry import load_potential, potential_identity
@@ -359,9 +390,21 @@ def run_diatomics_to(
                      hint="use another --out or the same --model and --step")
         done = old["pairs"]
     potential = load_potential(model)
+    if skip_unsupported is None:
+        skip_unsupported = set(ALL_ELEMENTS) <= {a for a, b in pairs if a == b}
+    skipped = unsupported_pairs(potential, pairs) if skip_unsupported else {}
+    if skipped:
+        log.warning("%s: %d pair(s) left out, model does not support their elements", model, len(skipped))
+        pairs = [(a, b) for a, b in pairs if pair_label(a, b) not in skipped]
+        if not pairs:
+            raise UnsupportedElement("diatomics", None, f"model {model} supports none of the requested elements",
+                                     sorted({s for missing in skipped.values() for s in missing}))
+    refuse_unsupported_pairs(potential, pairs, getattr(potential, "name", model))  # before any file is written
     data = {"schema": SCHEMA, "model": model, "potential": identity, "model_name": getattr(potential, "name", model),
             "cutoff_angstrom": potential.cutoff_angstrom, "grid": clean_json(vars(grid)), "versions": versions(),
             "pairs": dict(done)}
+    if skipped:
+        data["unsupported_pairs"] = skipped
 
     def save(record: dict | None = None) -> None:
         if record is not None:

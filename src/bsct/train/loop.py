@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from bsct.data.validate import refuse_unsupported, validate_structures
 from bsct.model.checkpoint import save_checkpoint
 from bsct.model.config import ModelConfig
 from bsct.model.transformer import TransformerMLIP, build_model
@@ -201,10 +202,16 @@ def train(
     ``resume=False`` starts afresh, replacing a saved state.
     """
     tc = train_config
+    validate_structures(train_structures, source="training data", what="training")
     data_elements = elements_of(train_structures)
     if not set(data_elements) <= set(model_config.elements):
         log.info("model elements set to the training data's %s", list(data_elements))
         model_config = replace(model_config, elements=data_elements)
+    for split, frames in (("validation data", val_structures), ("test data", test_structures)):
+        if frames:  # an element the model has no embedding for would fail only after the first epoch
+            validate_structures(frames, source=split, what="training")
+            refuse_unsupported(frames, model_config.elements, source=split,
+                               name="the model being trained (elements of its config and the training data)")
     torch.manual_seed(tc.seed)
     rng = np.random.default_rng(tc.seed)
     r_cut = model_config.r_cut_angstrom
