@@ -69,11 +69,15 @@ def clean_json(value):
 
 
 def write_json(path: str | Path, data, indent: int | None = 1, newline: bool = False) -> Path:
-    """Write ``data`` as JSON atomically: to a process-unique temporary file, then renamed, so a
-    kill mid-write leaves the previous file and two processes writing the same file never mix."""
+    """Write ``data`` as strict JSON atomically: to a process-unique temporary file, then renamed, so a
+    kill mid-write leaves the previous file and two processes writing the same file never mix.
+
+    ``data`` goes through :func:`clean_json` (NaN/inf -> null) and is dumped with ``allow_nan=False``,
+    so no result file ever holds a bare ``NaN``, which strict JSON readers refuse."""
     path = Path(path)
+    text = json.dumps(clean_json(data), indent=indent, allow_nan=False) + ("\n" if newline else "")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent) + ("\n" if newline else ""))
+    tmp.write_text(text)
     tmp.replace(path)
     return path
 

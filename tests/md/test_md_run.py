@@ -14,6 +14,7 @@ from ase.calculators.emt import EMT
 
 from bsct.md.criteria import StabilityCriteria
 from bsct.md.run import MDConfig, run_md_stability
+from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.pair import Morse, PlantedArtifact
 from bsct.potentials.protocol import PotentialOutput
 from bsct.runs import ResumeMismatchError
@@ -67,6 +68,7 @@ class _BlowUp(torch.nn.Module):
 
     cutoff_angstrom = 6.0
     conservative = True
+    supported_elements = None  # a Morse: any element (declared, so validation does not probe and shift the count)
 
     def __init__(self, n_bad_atoms: int, after_calls: int, mode: str = "nan"):
         super().__init__()
@@ -123,7 +125,8 @@ class _NaNAfter(Calculator):
 
 def test_blow_up_in_ase_engine_is_recorded(cu4):
     cfg = MDConfig(time_ps=0.1, timestep_fs=2.0, equilibration_ps=0.02, replicas=1)
-    result = run_md_stability(_NaNAfter(after_calls=30), [cu4], cfg)
+    # declared elements: validation does not probe the calculator (which would shift its call count)
+    result = run_md_stability(CalculatorPotential(_NaNAfter(after_calls=30), supported_elements={"Cu"}), [cu4], cfg)
     run = result.runs[0]
     assert run.engine == "ase" and not run.stable and run.reason == "non_finite"
     assert run.time_to_failure_ps == pytest.approx(0.060)

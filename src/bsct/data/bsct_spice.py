@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<BOND>/<ID>/{unperturbed.xyz, atoms_0.xyz ... atoms_99.xyz, partition.npz}``;
 frame k sits at bond length ``linspace(*perturb_range)[k]`` (Å). Frames whose reference
-calculation failed carry a NaN energy and are dropped here.
+calculation failed carry a NaN energy and are masked here, as the official code does; so is
+any frame with a non-finite force or coordinate (:func:`finite_frame_mask`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class SpiceScan:
         energy_ref_ev: (n_frames,) reference energy; forces_ref_ev_per_angstrom: (n_frames, n_atoms, 3).
         bond_index: the two bonded atoms; fragment_labels: (n_atoms,) 0/1 rigid fragments.
         charge: total charge from the SMILES formal charges.
-        n_dropped: frames dropped because the reference failed (NaN energy).
+        n_dropped: frames masked because their reference energy, forces or positions are not
+            finite (:func:`finite_frame_mask`; a failed reference calculation has a NaN energy).
     """
 
     bond_type: str
@@ -76,6 +78,24 @@ class BadSystemError(ValueError):
     """A system folder that does not follow the BSCT-SPICE layout; the message names the file."""
 
 
+class TooFewFramesError(BadSystemError):
+    """A well-formed system with fewer than 3 frames left once non-finite reference frames are masked."""
+
+
+def finite_frame_mask(energy_ev, forces_ev_per_angstrom, positions_angstrom) -> np.ndarray:
+    """(n_frames,) True where the reference energy, every force and every position are finite.
+
+    The official BSCT code drops frames whose reference calculation failed (NaN energy); a NaN
+    anywhere in a frame's forces or coordinates breaks the metric the same way (one NaN
+    coordinate turned an FSD of 68.5 into 1,188.9), so such frames are masked too.
+    Shapes: energy (n_frames,), forces and positions (n_frames, n_atoms, 3).
+    """
+    energy = np.asarray(energy_ev, float)
+    forces = np.asarray(forces_ev_per_angstrom, float)
+    positions = np.asarray(positions_angstrom, float)
+    return np.isfinite(energy) & np.isfinite(forces).all(axis=(1, 2)) & np.isfinite(positions).all(axis=(1, 2))
+
+
 def _read_partition(path: Path) -> dict:
     part_file = path / "partition.npz"
     if not part_file.exists():
@@ -109,21 +129,24 @@ def _read_frame(frame_file: Path) -> tuple[Atoms, float, np.ndarray]:
 
 
 def read_system(path: str | Path) -> SpiceScan:
-    """Read one ``<BOND>/<ID>`` folder; frames with a NaN reference are dropped (and counted).
+    """Read one ``<BOND>/<ID>`` folder; frames with a non-finite reference are masked (and counted).
 
     Raises :class:`BadSystemError` naming the file for: no or unreadable ``partition.npz``, a
     missing or unreadable frame, frames whose atoms differ from frame 0 (count or elements),
-    fragment labels or bond indices that do not fit the molecule, fewer than 3 finite frames.
+    fragment labels or bond indices that do not fit the molecule; :class:`TooFewFramesError` (a
+    BadSystemError) for fewer than 3 finite frames.
     Frames may carry a cell and pbc (periodic two-atom scans); they are kept as read.
     """
     path = Path(path)
     part = _read_partition(path)
     r_start, r_end, n = (float(x) for x in part["perturb_range"])
     n = round(n)
+    if n < 3:
+        raise BadSystemError(f"{path / 'partition.npz'}: perturb_range asks for {n} frame(s); a scan needs at least 3")
     bond_index = tuple(int(x) for x in part["bond_index"])
     labels = np.asarray(part["labels"]).astype(int)
     grid = np.linspace(r_start, r_end, n)
-    frames, energies, forces, r_kept, dropped = [], [], [], [], 0
+    frames, energies, forces = [], [], []
     numbers0, smiles = None, ""
     for k in range(n):
         frame_file = path / f"atoms_{k}.xyz"
@@ -137,23 +160,28 @@ def read_system(path: str | Path) -> SpiceScan:
                                  f"frame 0 ({len(numbers0)} atoms); every frame must hold the same molecule")
         if frame_forces.shape != (len(atoms), 3):
             raise BadSystemError(f"{frame_file}: forces of shape {frame_forces.shape} for {len(atoms)} atoms")
-        if not np.isfinite(energy) or not np.isfinite(frame_forces).all():
-            dropped += 1
-            continue
         atoms.calc = None
         frames.append(atoms)
         energies.append(energy)
         forces.append(frame_forces)
-        r_kept.append(grid[k])
+    keep = finite_frame_mask(energies, forces, [a.positions for a in frames])
+    masked = np.flatnonzero(~keep)
+    dropped = len(masked)
+    frames = [a for a, ok in zip(frames, keep) if ok]
+    energies = [e for e, ok in zip(energies, keep) if ok]
+    forces = [f for f, ok in zip(forces, keep) if ok]
+    r_kept = grid[keep]
     n_atoms = len(numbers0)
     if labels.shape != (n_atoms,) or not set(np.unique(labels)) <= {0, 1}:
         raise BadSystemError(f"{path / 'partition.npz'}: labels {labels.shape} must be one 0/1 per atom ({n_atoms} atoms)")
     if not all(0 <= i < n_atoms for i in bond_index) or bond_index[0] == bond_index[1]:
         raise BadSystemError(f"{path / 'partition.npz'}: bond_index {bond_index} is not a pair of atoms of {n_atoms}")
     if len(frames) < 3:
-        raise BadSystemError(f"{path}: only {len(frames)} frame(s) with finite reference labels")
+        raise TooFewFramesError(f"{path}: only {len(frames)} frame(s) with finite reference labels and positions "
+                                f"({dropped} of {n} masked); FSD needs at least 3")
     if dropped:
-        log.info("%s: dropped %d frame(s) whose reference energy or forces are NaN", path, dropped)
+        log.info("%s: masked %d frame(s) whose reference energy, forces or positions are not finite: %s",
+                 path, dropped, masked.tolist())
     return SpiceScan(
         bond_type=str(part["bond"]), system_id=path.name, smiles=smiles, r_angstrom=np.asarray(r_kept), frames=frames,
         energy_ref_ev=np.asarray(energies), forces_ref_ev_per_angstrom=np.stack(forces), bond_index=bond_index,

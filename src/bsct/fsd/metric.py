@@ -120,6 +120,12 @@ def force_smoothness_deviation(
                          + (f", positions {np.shape(positions_angstrom)}" if positions_angstrom is not None else ""))
     if np.any(np.diff(r) <= 0):
         raise ValueError("bond lengths must increase along the scan")
+    finite = np.isfinite(e_ref) & np.isfinite(f_ref).all(axis=(1, 2))
+    if positions_angstrom is not None:
+        finite &= np.isfinite(np.asarray(positions_angstrom, float)).all(axis=(1, 2))
+    if not finite.all():  # one NaN frame turns the whole scan's FSD into noise; mask it first
+        raise ValueError(f"reference energy, forces or positions not finite at frame(s) "
+                         f"{np.flatnonzero(~finite).tolist()}; mask them (bsct_spice.finite_frame_mask)")
     eq = int(np.argmin(e_ref))
     d_model, d_ref, log_ratio = log_force_ratio(f_model, f_ref, eq, eps_ev_per_angstrom)
     e_ref_profile = e_ref - e_ref[eq]

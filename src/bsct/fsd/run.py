@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from bsct.data.bsct_spice import (
     BadSystemError,
     SpiceScan,
+    TooFewFramesError,
     read_system,
     sample_root,
     system_dirs,
@@ -96,6 +97,8 @@ def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom
     for path in paths:
         try:
             scans.append(read_system(path))
+        except TooFewFramesError as exc:  # well formed, but its reference failed almost everywhere
+            outcomes.append({"label": system_label(path), "status": "failed", "error": str(exc)})
         except BadSystemError as exc:
             outcomes.append({"label": system_label(path), "status": "bad", "error": str(exc)})
     by_charge: dict[int, list[SpiceScan]] = {}
