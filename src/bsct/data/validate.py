@@ -105,10 +105,16 @@ def unsupported_in(symbols: Iterable[str], supported) -> list[str]:
     return sorted(set(symbols) - set(supported), key=lambda s: atomic_numbers[s])
 
 
+def _indices(indices: list[int], most: int = 10) -> str:
+    """'0, 3, 7' or, for many, the first ``most`` and how many in all."""
+    shown = ", ".join(map(str, indices[:most]))
+    return shown if len(indices) <= most else f"{shown}, ... ({len(indices)} in all)"
+
+
 def _refuse_elements(source, index, atoms: Atoms, missing: list[str], name: str, supported) -> UnsupportedElement:
     symbols = atoms.get_chemical_symbols()
     where = "; ".join(f"{s} (atom{'s' if symbols.count(s) > 1 else ''} "
-                      f"{', '.join(str(i) for i, x in enumerate(symbols) if x == s)})" for s in missing)
+                      f"{_indices([i for i, x in enumerate(symbols) if x == s])})" for s in missing)
     return UnsupportedElement(source, index, f"{name} does not support {where}; "
                               f"it supports {describe_elements(supported)}", missing)
 
@@ -121,9 +127,8 @@ def _structure_problem(source, index: int, atoms: Atoms, min_atoms: int,
         return TooFewAtoms(source, index, "holds no atoms")
     finite = np.isfinite(atoms.positions).all(axis=1)
     if not finite.all():
-        bad = np.flatnonzero(~finite)
         return NonFiniteInput(source, index, f"positions are not finite (NaN or inf) at atom(s) "
-                                             f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''}")
+                                             f"{_indices(np.flatnonzero(~finite).tolist())}")
     if not np.isfinite(atoms.cell.array).all():
         return NonFiniteInput(source, index, "cell is not finite (NaN or inf)")
     if atoms.pbc.any():
