@@ -270,7 +270,10 @@ def run_fsd(
     system folders explicitly instead (then ``root`` is only recorded). With ``out_dir``:
     ``fsd.json``, ``predictions/*.npz``, ``plots/*.png`` and ``report.html``. A malformed
     system raises :class:`BadSystemError` unless ``skip_bad``, which lists it under
-    ``"skipped"``; a system on which the model fails is listed under ``"failures"``.
+    ``"skipped"``. Reference frames with a non-finite energy, force or coordinate are masked
+    (``n_dropped`` per system); a system left with fewer than 3 frames, one holding an element the
+    model declares it does not support, and one on which the model fails are listed under
+    ``"failures"`` with the reason, and the others go on.
     Returns the content of fsd.json.
     """
     start = time.perf_counter()
