@@ -19,6 +19,13 @@ MARKERS = {
 }
 
 
+def _guarded(res, values: np.ndarray) -> np.ndarray:
+    """The values the axis limits follow: v2's guarded points only (a collision's 100 eV would
+    flatten the bond), every point otherwise."""
+    guard = getattr(res.analysis, "guard", None)
+    return values if guard is None or not guard.any() else values[guard]
+
+
 def _plot_guarded(ax_e, ax_f, r, e, f, guard, label: str, label_excluded: bool) -> None:
     """A v2 scan whose collision guard excluded points: the scored part in colour, the rest grey."""
     on_e, on_f = np.where(guard, e, np.nan), np.where(guard, f, np.nan)
@@ -60,13 +67,13 @@ def plot_bond_type(bond_results, title: str = "", cutoff_angstrom: float | None 
             seen.add(art.kind)
             ax_e.plot(art.r_angstrom, e[k], marker=marker, color=color, ms=9, ls="none", mfc="none", mew=2, label=label)
             ax_f.plot(art.r_angstrom, f[k], marker=marker, color=color, ms=9, ls="none", mfc="none", mew=2)
-    finite_e = np.concatenate([res.curve.energy_ev - np.nanmin(res.curve.energy_ev) for res in bond_results
+    finite_e = np.concatenate([_guarded(res, res.curve.energy_ev - np.nanmin(res.curve.energy_ev)) for res in bond_results
                                if np.isfinite(res.curve.energy_ev).any()] or [np.zeros(1)])
     finite_e = finite_e[np.isfinite(finite_e)]
     if finite_e.size:
         top = np.percentile(finite_e, 90)
         ax_e.set_ylim(-0.05 * max(top, 1e-3), 1.3 * max(top, 1e-3))
-    fr = np.concatenate([res.curve.scan_force_ev_per_angstrom for res in bond_results])
+    fr = np.concatenate([_guarded(res, res.curve.scan_force_ev_per_angstrom) for res in bond_results])
     fr = fr[np.isfinite(fr)]
     if fr.size:
         lim = np.percentile(np.abs(fr), 85)
