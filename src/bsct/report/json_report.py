@@ -28,13 +28,30 @@ def _bond_head(c, a) -> dict:
     }
 
 
-def _timings(report) -> dict:
+def _results(report) -> dict:
+    """The middle of the top level, both versions: cutoff, per type, bonds found and scanned."""
     return {
-        "wall_seconds": report.wall_seconds,
-        "model_seconds": report.model_seconds,
-        "resumed_model_seconds": report.resumed_model_seconds,
-        "n_model_calls": report.n_model_calls,
-        "n_points": report.n_points,
+        "cutoff_angstrom": report.cutoff_angstrom,
+        "per_type": report.per_type,
+        "bonds_found": report.selection.counts_found,
+        "bonds_scanned": report.selection.counts_chosen,
+        "n_artifacts": len(report.artifacts),
+    }
+
+
+def _run(report, bonds: list[dict]) -> dict:
+    """The end of the top level, both versions: timings, config, versions and the bonds."""
+    return {
+        "timings": {
+            "wall_seconds": report.wall_seconds,
+            "model_seconds": report.model_seconds,
+            "resumed_model_seconds": report.resumed_model_seconds,
+            "n_model_calls": report.n_model_calls,
+            "n_points": report.n_points,
+        },
+        "config": report.config.to_dict(),
+        "versions": report.versions,
+        "bonds": bonds,
     }
 
 
@@ -72,16 +89,9 @@ def report_to_dict(report) -> dict:
         "schema": SCHEMA,
         "model": report.model,
         "score": report.score,
-        "cutoff_angstrom": report.cutoff_angstrom,
-        "per_type": report.per_type,
-        "bonds_found": report.selection.counts_found,
-        "bonds_scanned": report.selection.counts_chosen,
-        "n_artifacts": len(report.artifacts),
+        **_results(report),
         **failed,
-        "timings": _timings(report),
-        "config": report.config.to_dict(),
-        "versions": report.versions,
-        "bonds": bonds,
+        **_run(report, bonds),
     })
 
 
@@ -138,13 +148,6 @@ def report_to_dict_v2(report) -> dict:
         "complete": report.complete,
         "n_failed_points": report.n_failed_points,
         "failed_evaluations": report.failed_evaluations(N_FAILED_MESSAGES),
-        "cutoff_angstrom": report.cutoff_angstrom,
-        "per_type": report.per_type,
-        "bonds_found": report.selection.counts_found,
-        "bonds_scanned": report.selection.counts_chosen,
-        "n_artifacts": len(report.artifacts),
-        "timings": _timings(report),
-        "config": report.config.to_dict(),
-        "versions": report.versions,
-        "bonds": bonds,
+        **_results(report),
+        **_run(report, bonds),
     })
