@@ -93,3 +93,15 @@ def test_v1_config_keeps_its_settings_and_fingerprint_and_v2_changes_them():
         BSCTConfig(temperature_k=300)  # a temperature means nothing to v1
     with pytest.raises(ValueError, match="score_version"):
         BSCTConfig(score_version="v3")
+
+
+def test_h8_rescan_drops_a_kink_the_coarse_grid_could_not_resolve():
+    # EMT's Fermi cutoff (~5.4 Å) is smooth but steep: at 80 points v2 reads it as a kink; re-scanned
+    # with the model at h/8 it does not persist (v1's confirm_jump), and the tail bump it hid remains.
+    coarse = dict(progress=False, score_version="v2", scan_range=ScanRange(n_points=80))
+    blind = run_bsct("emt", [DIMER], refine_jumps=False, **coarse)
+    seen = run_bsct("emt", [DIMER], refine_jumps=True, **coarse)
+    assert "curvature_jump" in {a.kind for a in blind.artifacts}
+    assert "curvature_jump" not in {a.kind for a in seen.artifacts}
+    assert [a.kind for a in seen.artifacts] == ["tail_bump"]
+    assert seen.n_model_calls > blind.n_model_calls  # the re-scan is paid for and counted
