@@ -305,7 +305,7 @@ def run_bsct(
     )
     if not report.complete:
         log.warning("model %s: %d scan point(s) failed to evaluate; the score covers only the rest (incomplete). "
-                    "First: %s", name, report.n_failed_points, report.failed_evaluations(1)[0])
+                    "First: %s", name, report.n_failed_points, (report.failed_evaluations(1) or ["?"])[0])
     if out_dir is not None:
         report.save(out_dir)
     return report

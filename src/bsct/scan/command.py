@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {art.bond_label:>24s}  {art.kind:<20s} r = {art.r_angstrom:7.3f} Å  size {art.size:.4g} {art.unit}  {art.detail}")
     if not report.complete:  # exit 3: the run finished with failed evaluations, whatever the score
         log.error("the run finished with failed evaluations: %d scan point(s) could not be evaluated, so the "
-                  "score is incomplete (first: %s)", report.n_failed_points, report.failed_evaluations(1)[0])
+                  "score is incomplete (first: %s)", report.n_failed_points, (report.failed_evaluations(1) or ["?"])[0])
         return 3
     if args.fail_above is not None and report.gate_score > args.fail_above:
         log.error("BSCT score %.4f is above --fail-above %.4f", report.gate_score, args.fail_above)

@@ -114,8 +114,14 @@ class ScanGeometry:
         """
         if self.mode != "pair":
             return None
-        return closest_third_atom_distance_angstrom(self.positions_angstrom(), self.i, self.j,
-                                                    self.atoms.cell.array, self.atoms.pbc)
+        # In chunks of points: a skewed cell's minimum image tries 27+ shifts per vector, so
+        # 240 points x 2000 atoms at once would take gigabytes.
+        per_chunk = max(1, 100_000 // max(2 * len(self.atoms), 1))
+        r = self.r_angstrom
+        return np.concatenate([
+            closest_third_atom_distance_angstrom(self.positions_angstrom(r[lo:lo + per_chunk]), self.i, self.j,
+                                                 self.atoms.cell.array, self.atoms.pbc)
+            for lo in range(0, len(r), per_chunk)])
 
 
 def perpendicular_widths_angstrom(cell: np.ndarray) -> np.ndarray:
