@@ -35,32 +35,22 @@ Names are imported lazily, so ``import bsct.study`` (and ``bsct --help``) loads 
 
 from __future__ import annotations
 
-_EXPORTS = {
-    "KINDS": "bsct.study.config",
-    "SIZES": "bsct.study.config",
-    "STEPS": "bsct.study.config",
-    "VARIANTS": "bsct.study.config",
-    "CU_MORSE": "bsct.study.config",
-    "PotentialJob": "bsct.study.config",
-    "StudyConfig": "bsct.study.config",
-    "StudySize": "bsct.study.config",
-    "potential_zoo": "bsct.study.config",
-    "StudyJobsFailed": "bsct.study.executors",
-    "bounded_dask_map": "bsct.study.executors",
-    "local_dask_cluster": "bsct.study.executors",
-    "StudyResult": "bsct.study.run",
-    "load_study": "bsct.study.run",
-    "prepare_datasets": "bsct.study.run",
-    "run_job": "bsct.study.run",
-    "run_study": "bsct.study.run",
+_MODULE_EXPORTS = {
+    "bsct.study.config": ("CU_MORSE", "KINDS", "SIZES", "STEPS", "VARIANTS", "PotentialJob", "StudyConfig",
+                          "StudySize", "potential_zoo"),
+    "bsct.study.executors": ("StudyJobsFailed", "bounded_dask_map", "local_dask_cluster"),
+    "bsct.study.run": ("StudyResult", "load_study", "prepare_datasets", "run_job", "run_study"),
 }
+_EXPORTS = {name: module for module, names in _MODULE_EXPORTS.items() for name in names}
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
+    """Import an exported name's module on first use (PEP 562)."""
+    from importlib import import_module
 
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bsct.study' has no attribute {name!r}")
+    try:
+        return getattr(import_module(_EXPORTS[name]), name)
+    except KeyError:
+        raise AttributeError(f"module 'bsct.study' has no attribute {name!r}") from None

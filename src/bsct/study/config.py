@@ -46,17 +46,21 @@ class StudySize:
 
     name: str
     model_overrides: dict = field(default_factory=dict)
+    # training (the field order is that of study.json's "size": keep it)
     epochs: int = 2
     batch_size: int = 4
     lr: float = 2e-3
     undertrained_steps: int = 2
+    # BSCT
     bsct_points: int = 120
     bsct_max_per_type: int = 1
     bsct_r_max_scale: float = 2.0
+    # MD
     md_replicas: int = 2
     md_time_ps: float = 0.2
     md_equilibration_ps: float = 0.05
     md_temperature_k: float = 300.0
+    # third-party models
     third_party_bsct_points: int = 60
     third_party_bsct_max_per_type: int = 1
     third_party_md_replicas: int = 1
