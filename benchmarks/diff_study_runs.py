@@ -2,11 +2,14 @@
 
     python benchmarks/diff_study_runs.py /tmp/study-before /tmp/study-after
 
-Compares JSON and JSONL files key by key (keys of timings, wall times and versions ignored),
-``ablation.md`` line by line with its timing cells masked, ``.npz`` arrays exactly and
-``.xyz``/``.extxyz`` files byte for byte. The output folder's own path may differ: it is replaced by
-``<OUT>`` before comparing, and each step record's fingerprint is checked against its own
-settings instead (settings that hold a path fingerprint differently in another folder).
+Compares JSON and JSONL files key by key (keys of timings, rates, wall times and versions
+ignored), ``ablation.md`` line by line with its timing cells masked, ``.npz`` arrays exactly
+(their JSON metadata as JSON), model checkpoints (``.pt``) by weights, configs and training
+history without epoch times, and ``.xyz``/``.extxyz`` files byte for byte. The output folder's
+own path may differ: it is replaced by ``<OUT>`` before comparing, and each step record's
+fingerprint is checked against its own settings instead (settings that hold a path fingerprint
+differently in another folder). A checkpoint's file hash (``potential.sha256``) is not compared:
+the file holds its epochs' wall times; its contents are compared instead.
 Prints each difference; exits 1 if there is any.
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from bsct.runs import fingerprint
 
-IGNORED = ("second", "wall", "timings", "versions", "epoch_time_s", "elapsed", "cost_ratio")
+IGNORED = ("second", "per_s", "wall", "timings", "versions", "epoch_time_s", "elapsed", "cost_ratio")
 
 
 def ignored(key: str) -> bool:
@@ -30,9 +33,11 @@ def ignored(key: str) -> bool:
 
 
 def strip(value):
-    """``value`` without the keys of :data:`IGNORED` (at any depth) and without fingerprints."""
+    """``value`` without the keys of :data:`IGNORED` (at any depth), fingerprints and checkpoint hashes."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if not ignored(k) and k != "fingerprint"}
+        checkpoint = str(value.get("spec", "")).endswith(".pt")
+        return {k: strip(v) for k, v in value.items()
+                if not ignored(k) and k != "fingerprint" and not (checkpoint and k == "sha256")}
     if isinstance(value, list):
         return [strip(v) for v in value]
     return value
@@ -96,6 +101,49 @@ def mask_markdown(text: str) -> list[str]:
     return out
 
 
+def _array_or_json(array: np.ndarray, root: Path):
+    """A 0-d string array that holds JSON as its parsed, stripped content; anything else as is."""
+    if array.dtype.kind == "U" and array.ndim == 0:
+        try:
+            return strip(json.loads(str(array).replace(str(root), "<OUT>")))
+        except json.JSONDecodeError:
+            return np.array(str(array).replace(str(root), "<OUT>"))
+    return array
+
+
+def compare_npz(a: Path, b: Path, before: Path, after: Path, name: str) -> str | None:
+    with np.load(a, allow_pickle=False) as za, np.load(b, allow_pickle=False) as zb:
+        if sorted(za.files) != sorted(zb.files):
+            return f"{name}: arrays {sorted(za.files)} != {sorted(zb.files)}"
+        for k in (k for k in za.files if not ignored(k)):
+            x, y = _array_or_json(za[k], before), _array_or_json(zb[k], after)
+            diff = (first_difference(x, y, f"{name}:{k}") if isinstance(x, dict)
+                    else None if np.array_equal(x, y) else f"{name}: array {k} differs")
+            if diff:
+                return diff
+    return None
+
+
+def compare_checkpoints(a: Path, b: Path, before: Path, after: Path, name: str) -> str | None:
+    import torch
+
+    ca, cb = (torch.load(p, map_location="cpu", weights_only=False) for p in (a, b))
+    if list(ca) != list(cb):
+        return f"{name}: keys {list(ca)} != {list(cb)}"
+    for key in ca:
+        x, y = ca[key], cb[key]
+        if isinstance(x, dict) and x and all(isinstance(v, torch.Tensor) for v in x.values()):
+            if list(x) != list(y) or not all(torch.equal(x[t], y[t]) for t in x):
+                return f"{name}: {key} differs"
+            continue
+        diff = first_difference(strip(json.loads(json.dumps(x, default=str).replace(str(before), "<OUT>"))),
+                                strip(json.loads(json.dumps(y, default=str).replace(str(after), "<OUT>"))),
+                                f"{name}:{key}")
+        if diff:
+            return diff
+    return None
+
+
 def compare(before: Path, after: Path) -> list[str]:
     problems = []
     names_a = {p.relative_to(before) for p in before.rglob("*") if p.is_file()}
@@ -113,10 +161,9 @@ def compare(before: Path, after: Path) -> list[str]:
             diff = next((f"{name}:{i + 1}: {x!r} != {y!r}" for i, (x, y) in enumerate(zip(la, lb)) if x != y),
                         None if len(la) == len(lb) else f"{name}: {len(la)} != {len(lb)} lines")
         elif name.suffix == ".npz":
-            with np.load(a, allow_pickle=False) as za, np.load(b, allow_pickle=False) as zb:
-                keys = [k for k in za.files if not ignored(k)]
-                diff = (f"{name}: arrays {sorted(za.files)} != {sorted(zb.files)}" if sorted(za.files) != sorted(zb.files)
-                        else next((f"{name}: {k} differs" for k in keys if not np.array_equal(za[k], zb[k])), None))
+            diff = compare_npz(a, b, before, after, str(name))
+        elif name.suffix == ".pt":
+            diff = compare_checkpoints(a, b, before, after, str(name))
         elif name.suffix in (".xyz", ".extxyz"):
             diff = None if a.read_bytes() == b.read_bytes() else f"{name}: bytes differ"
         else:
@@ -134,7 +181,7 @@ def main() -> None:
     problems = compare(args.before.resolve(), args.after.resolve())
     for p in problems:
         print(p)
-    n = sum(1 for p in args.before.rglob("*") if p.suffix in (".json", ".jsonl", ".md", ".npz", ".xyz", ".extxyz"))
+    n = sum(1 for p in args.before.rglob("*") if p.suffix in (".json", ".jsonl", ".md", ".npz", ".pt", ".xyz", ".extxyz"))
     print(f"{n} result files compared: " + ("identical" if not problems else f"{len(problems)} difference(s)"))
     sys.exit(1 if problems else 0)
 
