@@ -8,7 +8,7 @@ step       what it does                                                     done
 train      train a Transformer variant (or reuse its cached checkpoint)      :func:`bsct.train.loop.train`
 errors     energy / force errors on ``test``/``unseen``, per config_type    :func:`bsct.train.loss.errors_by_group`
 bsct       BSCT score of the potential on a held-out structure              :func:`bsct.scan.api.run_bsct`
-fsd        the paper's FSD on the system's FSD set                          :func:`bsct.scan.spice_eval.run_fsd`
+fsd        the paper's FSD on the system's FSD set                          :func:`bsct.fsd.run.run_fsd`
 md         MD stability from the ``test`` structures                        :func:`bsct.md.run.run_md_stability`
 elastic    a0, C11, C12, C44 of the crystal (``final`` and references)      :func:`bsct.metrics.elastic.elastic_constants_at_equilibrium`
 =========  ===============================================================  ==========================

@@ -25,7 +25,7 @@ from bsct.study.executors import StudyJobsFailed, run_dask, run_local
 
 log = logging.getLogger(__name__)
 
-#: The key of an FSD result's mean that holds its set's floor (:func:`bsct.metrics.fsd.flat_model_smoothness`).
+#: The key of an FSD result's mean that holds its set's floor (:func:`bsct.fsd.metric.flat_model_smoothness`).
 FSD_FLOOR_KEY = "flat_full_smoothness"
 
 

@@ -167,7 +167,7 @@ def fsd_set_root(cfg: StudyConfig, system: str) -> Path:
 def make_study_fsd_set(cfg: StudyConfig, system: str) -> Path:
     """Build (or find) the FSD set of ``system``: fragment or two-atom scans of its test split,
     labelled by the reference method. Made once, before the jobs, so parallel jobs share it."""
-    from bsct.data.make_scans import make_fsd_set
+    from bsct.fsd.sets import make_fsd_set
 
     size = cfg.study_size
     return make_fsd_set(system, fsd_set_root(cfg, system), per_type=size.fsd_per_type, points=size.fsd_points,
@@ -184,7 +184,7 @@ def fsd_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: P
     settings = {"potential": potential_ref, "depends": depends, "fsd_set": root.name}
 
     def compute() -> dict:
-        from bsct.scan.spice_eval import run_fsd
+        from bsct.fsd.run import run_fsd
 
         t0 = time.perf_counter()
         result = _resuming(lambda resume: run_fsd(potential_ref, root, out_dir=job_dir / "fsd", plots=False,
