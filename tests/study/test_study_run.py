@@ -169,7 +169,7 @@ def test_a_slow_reference_is_scanned_at_reduced_settings_and_skips_md(tmp_path, 
     assert [t.get_text() for t in ax.texts] == ["cu/morse (control)"]
 
 
-@pytest.mark.slow  # the executor itself: tests/study/test_executors.py
+@pytest.mark.slow  # the executor itself: tests/study/test_study_executors.py
 def test_dask_local_cluster_runs_jobs(tmp_path):
     import dask.distributed  # noqa: F401  (a test dependency: fail, do not skip, when missing)
     cfg = StudyConfig(systems=("cu",), size="ci", out_dir=str(tmp_path), potentials=FAST_POTENTIALS,
