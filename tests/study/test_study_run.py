@@ -73,7 +73,7 @@ def test_the_fsd_floor_is_the_one_every_fsd_run_on_the_set_records(fast_study):
     """The floor comes from the FSD records; it equals the flat-model FSD recomputed from the set's
     reference labels, and every potential's FSD run on the set records the same value."""
     from bsct.data.bsct_spice import read_system, system_dirs
-    from bsct.metrics.fsd import flat_model_smoothness
+    from bsct.fsd.metric import flat_model_smoothness
 
     cfg, result = fast_study
     root = steps.fsd_set_root(cfg, "cu")
