@@ -7,7 +7,7 @@ Layers, bottom -> top (README, "Where things are"):
          < testing, study < cli
 
 A module's layer is its top-level name under ``bsct`` (``bsct.scan.api`` -> scan); ``cli.py``,
-``command.py``, ``*_command.py`` and ``bsct/__init__.py`` are the cli layer wherever they live, so a
+``command.py``, ``*_command.py``, ``__main__.py`` and ``bsct/__init__.py`` are the cli layer wherever they live, so a
 library module that imports a command module (or ``bsct`` itself, which pulls in everything) is
 reported. Imports between two modules of one top-level package are allowed (apart from the cli rule),
 and so are imports between two packages of the same rank (testing, study). Every import counts:
@@ -67,7 +67,7 @@ def module_name(path: Path, src_dir: Path) -> str:
 
 def is_cli_module(dotted: str) -> bool:
     last = dotted.rsplit(".", 1)[-1]
-    return dotted == PACKAGE or last in ("cli", "command") or last.endswith("_command")
+    return dotted == PACKAGE or last in ("cli", "command", "__main__") or last.endswith("_command")
 
 
 def layer(dotted: str) -> str:
