@@ -29,8 +29,9 @@ What counts as the same:
   seconds, wall, timing, versions, elapsed, ``*_per_s``, ``*per_second``, ``cost_ratio*``; keys
   such as ``time_ps`` or ``time_to_failure_ps`` are results and are compared), floats exactly
   (NaN equal to NaN);
-- ``.npz`` / ``.npy``: same names, dtypes, shapes and values exactly; a string array that holds
-  JSON (the FSD predictions' ``meta``) is compared as JSON above;
+- ``.npz`` / ``.npy``: same names, dtypes, shapes and values exactly (arrays named like the timing
+  keys above, e.g. ``meta_eval_seconds``, only need to exist on both sides); a string array that
+  holds JSON (the FSD predictions' ``meta``) is compared as JSON above;
 - ``.md``, ``.txt``, ``.html``, ``.csv``, ``.log`` and each command's stdout: line by line with
   durations (``3.4 s``, ``12 ms``, ``0:01:02``) and the cells of markdown table columns whose
   header names a time or cost (``train s``, ``cost``, ``wall``) masked;
@@ -242,7 +243,7 @@ def npz_diffs(a: Path, b: Path, trees: list[Path]) -> list[str]:
     with np.load(a, allow_pickle=False) as za, np.load(b, allow_pickle=False) as zb:
         if za.files != zb.files:
             return [f"arrays {za.files} vs {zb.files}"]
-        return [d for k in za.files for d in _array_diffs(k, za[k], zb[k], trees)]
+        return [d for k in za.files if not IGNORED_KEY.search(k) for d in _array_diffs(k, za[k], zb[k], trees)]
 
 
 def checkpoint_diffs(a: Path, b: Path, trees: list[Path]) -> list[str]:

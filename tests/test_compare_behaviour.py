@@ -54,7 +54,7 @@ def test_text_masks_durations_and_time_columns_of_markdown_tables():
 def test_npz_compares_arrays_exactly_and_json_metadata_without_timings(tmp_path):
     def save(name, forces, seconds):
         meta = json.dumps({"model": "morse", "row": {"fsd": 1.0, "eval_seconds": seconds}})
-        np.savez(tmp_path / name, forces=forces, meta=np.array(meta))
+        np.savez(tmp_path / name, forces=forces, meta=np.array(meta), meta_eval_seconds=np.array(seconds))
         return tmp_path / name
 
     f = np.array([[0.1, np.nan], [0.3, 0.4]])
