@@ -33,9 +33,13 @@ What counts as the same:
   keys above, e.g. ``meta_eval_seconds``, only need to exist on both sides); a string array that
   holds JSON (the FSD predictions' ``meta``) is compared as JSON above;
 - ``.md``, ``.txt``, ``.html``, ``.csv``, ``.log`` and each command's stdout: line by line with
-  durations (``3.4 s``, ``12 ms``, ``0:01:02``) and the cells of markdown table columns whose
-  header names a time or cost (``train s``, ``cost``, ``wall``) masked;
-- ``.pt`` checkpoints: bytes, else the loaded tensors (``torch.load(weights_only=True)``);
+  durations (``3.4 s``, ``12 ms``, ``0:01:02``), prose lines of cost ratios and worker-hours, the
+  cells of markdown table columns whose header names a time or cost (``train s``, ``cost``,
+  ``wall``) and the tables announced as timings (the study's summed step times) masked;
+- ``.pt`` checkpoints: bytes, else the loaded content (``torch.load(weights_only=True)``) as JSON
+  above (tensors exactly, ``epoch_time_s`` of the history ignored); a checkpoint's sha256 in
+  other results (the potential's identity) is replaced by ``<sha256 of PATH>`` on both sides,
+  since the history's epoch times change the bytes of identical weights;
 - anything else (PNG plots included): bytes.
 Files that exist on one side only are listed. Prints per command ``identical`` or its differences;
 exit 0 iff every command is identical (and ran with exit code 0 on both sides).
@@ -43,7 +47,11 @@ exit 0 iff every command is identical (and ran with exit code 0 on both sides).
 ``--cache-base DIR`` keeps the base outputs (with a manifest of the revision and each command's
 arguments) so a second run only recomputes the current tree.
 
-Runtime on the 2-core development machine (other jobs running): see RUNTIME below.
+Runtime on the 2-core development machine, measured while other helpers' studies and test suites
+ran on the same two cores (so an idle machine is faster): first run 31 min, of which the base side
+22 min (demo 89 s, fsd 64 + 34 s, diatomics 48 + 30 s, study 1045 s) and the current side 9 min
+(demo 121 s, fsd 21 + 8 s, diatomics 10 + 7 s, study 355 s); with ``--cache-base`` a second run
+only recomputes the current side: SECOND_RUN.
 """
 
 from __future__ import annotations
@@ -67,7 +75,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = "837386c"  # the last commit before the issue #21 refactor
 RUN_DIR = Path(tempfile.gettempdir()) / "bsct-behaviour-run"  # same absolute output path on both sides
-RUNTIME = "measured: see the report of the first run"
 
 COMMANDS: dict[str, list[str]] = {
     "demo": ["demo", "--out", "{out}"],
@@ -80,7 +87,8 @@ COMMANDS: dict[str, list[str]] = {
     "study": ["study", "--systems", "cu,water", "--size", "ci", "--seed", "0", "--out", "{out}", "--no-progress"],
 }
 
-IGNORED_KEY = re.compile(r"seconds|wall|timing|versions|elapsed|_per_s$|per_second|^cost_ratio", re.I)
+IGNORED_KEY = re.compile(r"seconds|wall|timing|versions|elapsed|_time_s$|_per_s$|per_second|^cost_ratio", re.I)
+TIMING_LINE = re.compile(r"cost ratio|worker-hours", re.I)  # prose lines made of timings
 DURATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?\s?(?:s|ms|us|µs|min|h)\b|\b\d+:\d\d:\d\d(?:\.\d+)?\b")
 TIME_HEADER = re.compile(r"(?:^|\W)(?:s|sec|seconds|min|h|wall|time|cost|ms)(?:\W|$)", re.I)
 TEXT_SUFFIXES = {".md", ".txt", ".html", ".csv", ".log", ".stdout"}
@@ -149,9 +157,11 @@ def run_command(name: str, tree: Path, env: dict[str, str], dest: Path) -> dict:
 # ---------------------------------------------------------------- comparing
 
 
-def _normalise_str(s: str, trees: list[Path]) -> str:
-    for tree in trees:
-        s = s.replace(str(tree), "<TREE>")
+def _normalise_str(s: str, trees: list) -> str:
+    """``trees``: source-tree paths (replaced by ``<TREE>``) and ``(text, placeholder)`` pairs."""
+    for sub in trees:
+        old, new = sub if isinstance(sub, tuple) else (str(sub), "<TREE>")
+        s = s.replace(old, new)
     return s
 
 
@@ -194,18 +204,25 @@ def _mask_table_row(line: str, time_columns: set[int]) -> str:
     return "|".join("<t>" if i in time_columns else c for i, c in enumerate(cells))
 
 
-def mask_text(text: str, trees: list[Path]) -> list[str]:
-    """Lines with durations and the time/cost columns of markdown tables masked."""
-    lines, time_columns, in_table = [], set(), False
+def mask_text(text: str, trees: list) -> list[str]:
+    """Lines with durations masked, prose lines of timings (cost ratios, worker-hours) masked whole,
+    and in markdown tables the columns whose header names a time or cost, or every column but the
+    first when the line above the table announces timings ("Summed step times (worker-hours...")."""
+    lines, time_columns, in_table, last_prose = [], set(), False, ""
     for line in _normalise_str(text, trees).splitlines():
         stripped = line.strip()
         if stripped.startswith("|"):
             cells = stripped.split("|")
             if not in_table:  # the header row
-                time_columns = {i for i, c in enumerate(cells) if TIME_HEADER.search(c)}
+                everything = TIMING_LINE.search(last_prose)
+                time_columns = {i for i, c in enumerate(cells) if TIME_HEADER.search(c) or (everything and i > 1)}
             line, in_table = _mask_table_row(stripped, time_columns), True
         else:
             in_table = False
+            if stripped:
+                last_prose = stripped
+            if TIMING_LINE.search(stripped):
+                line = "<timings>"
         lines.append(DURATION.sub("<dt>", line))
     return lines
 
@@ -290,8 +307,19 @@ def file_diffs(a: Path, b: Path, trees: list[Path]) -> list[str]:
     return [] if a.read_bytes() == b.read_bytes() else ["bytes differ"]
 
 
-def compare_dirs(base: Path, current: Path, trees: list[Path]) -> list[str]:
+def checkpoint_hashes(root: Path) -> list[tuple[str, str]]:
+    """``(sha256, "<sha256 of REL>")`` of each checkpoint under ``root``: a checkpoint holds its
+    training history with epoch times, so its hash (recorded as the potential's identity) differs
+    between two runs that trained the same weights; the checkpoints themselves are compared."""
+    import hashlib
+
+    return [(hashlib.sha256(p.read_bytes()).hexdigest(), f"<sha256 of {p.relative_to(root)}>")
+            for p in sorted(root.rglob("*.pt"))]
+
+
+def compare_dirs(base: Path, current: Path, trees: list) -> list[str]:
     """Every difference between two output folders, as ``relative/path: what``."""
+    trees = list(trees) + checkpoint_hashes(base) + checkpoint_hashes(current)
     files_a = {p.relative_to(base) for p in base.rglob("*") if p.is_file()}
     files_b = {p.relative_to(current) for p in current.rglob("*") if p.is_file()}
     out = [f"{p}: only in base" for p in sorted(files_a - files_b)]

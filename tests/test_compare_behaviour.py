@@ -75,3 +75,25 @@ def test_folders_list_files_on_one_side_and_each_difference(tmp_path):
     (current / "plots" / "b.png").write_bytes(b"\x89PNG new")
     assert cb.compare_dirs(base, current, TREES) == [
         "old.json: only in base", "plots/b.png: only in current", "results.json: .score: 1.0 vs 2.0"]
+
+
+def test_study_timing_prose_and_tables_announced_as_timings_are_masked():
+    base = ("- cost ratio BSCT s / MD s (n = 22): median 0.34\n\nSummed step times (worker-hours; ...):\n\n"
+            "| system | train | MD |\n|---|---|---|\n| cu | 0.02 | 0.06 |\n\nErrors by structure type:\n\n"
+            "| split | frames |\n|---|---|\n| test | 2 |\n")
+    same = base.replace("0.34", "0.37").replace("0.02 | 0.06", "0.00 | 0.03")
+    assert cb.text_diffs(base, same, TREES) == []
+    assert cb.text_diffs(base, same.replace("| test | 2 |", "| test | 3 |"), TREES) != []
+    assert cb.text_diffs(base, same.replace("| cu |", "| si |"), TREES) != []  # the row's name still counts
+
+
+def test_a_checkpoints_hash_is_the_same_placeholder_on_both_sides(tmp_path):
+    base, current = tmp_path / "base", tmp_path / "current"
+    for root, history in ((base, b"epoch 1.5 s"), (current, b"epoch 2.5 s")):
+        (root / "cu").mkdir(parents=True)
+        (root / "cu" / "model.pt").write_bytes(history)
+        sha = cb.checkpoint_hashes(root)[0][0]
+        (root / "cu" / "run.json").write_text(json.dumps({"potential": {"sha256": sha}}))
+    diffs = cb.compare_dirs(base, current, TREES)
+    assert [d for d in diffs if d.startswith("cu/run.json")] == []
+    assert [d.split(":")[0] for d in diffs] == ["cu/model.pt"]  # the checkpoints themselves are compared
