@@ -26,9 +26,9 @@ the source trees in results are replaced by ``<TREE>`` before comparing.
 
 What counts as the same:
 - ``.json`` / ``.jsonl``: equal after dropping keys that hold timings or versions (names containing
-  seconds, wall, timing, versions, elapsed, ``*_per_s``, ``*per_second``, ``cost_ratio*``; keys
-  such as ``time_ps`` or ``time_to_failure_ps`` are results and are compared), floats exactly
-  (NaN equal to NaN);
+  seconds, wall, timing, versions, elapsed, or ending ``_time_s``, ``_per_s``, ``per_second``, or
+  starting ``cost_ratio``; a bare "time" is not enough: ``time_ps`` or ``time_to_failure_ps`` are
+  results and are compared), floats exactly (NaN equal to NaN);
 - ``.npz`` / ``.npy``: same names, dtypes, shapes and values exactly (arrays named like the timing
   keys above, e.g. ``meta_eval_seconds``, only need to exist on both sides); a string array that
   holds JSON (the FSD predictions' ``meta``) is compared as JSON above;
