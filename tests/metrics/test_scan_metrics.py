@@ -42,15 +42,17 @@ def test_an_energy_step_is_found_where_it_is_and_scores_log10_of_the_excess(mors
     assert analyse_curve(stepped, Tolerances(energy_jump_ev=1.0), cutoff_angstrom=cutoff).components["energy_jump"] == 0
 
 
-def test_failed_points_are_one_nonfinite_artifact_per_run(morse_curve):
+def test_failed_points_are_skipped_not_scored_as_artifacts(morse_curve):
+    # A failed evaluation says nothing about smoothness (issue #22): the caller reports it and
+    # marks the run incomplete; the detectors judge the finite stretches only.
     curve, cutoff = morse_curve
     e = curve.energy_ev.copy()
     e[10:13] = np.nan
     e[40] = np.nan
     a = analyse_curve(dataclasses.replace(curve, energy_ev=e), cutoff_angstrom=cutoff)
-    bad = [x for x in a.artifacts if x.kind == "nonfinite"]
-    assert [x.size for x in bad] == [3, 1]
-    assert a.components["nonfinite"] == pytest.approx(1000.0 * 4 / len(e))
+    assert a.artifacts == [] and a.score == 0.0 and a.components["nonfinite"] == 0.0
+    nothing = analyse_curve(dataclasses.replace(curve, energy_ev=np.full_like(e, np.nan)), cutoff_angstrom=cutoff)
+    assert np.isnan(nothing.score) and nothing.artifacts == []  # nothing evaluated: no score, not a clean 0
 
 
 def test_force_beyond_the_cutoff_is_a_residual_force(morse_curve):
