@@ -111,5 +111,8 @@ def make_scans(args: argparse.Namespace) -> int:
 
 
 #: what `bsct.cli` dispatches to: each has ``add_arguments(parser)`` and ``run(args) -> int``
-FSD = SimpleNamespace(add_arguments=add_fsd_arguments, run=fsd)
-MAKE_SCANS = SimpleNamespace(add_arguments=add_make_scans_arguments, run=make_scans)
+#: ``OUTPUTS``: what each writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+FSD = SimpleNamespace(add_arguments=add_fsd_arguments, run=fsd,
+                      OUTPUTS=("fsd.json", "predictions", "plots", "report.html"))
+MAKE_SCANS = SimpleNamespace(add_arguments=add_make_scans_arguments, run=make_scans,
+                             OUTPUTS=("make_scans.json", "*-*"))  # OUT/<BOND>/<ID>/

@@ -7,6 +7,9 @@ import logging
 
 log = logging.getLogger("bsct.scan")
 
+#: what a scan writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("run.json", "results.json", "curves", "plots", "report.html")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="SPEC: built-in name (e.g. emt, morse, sw-si, gfn2-xtb, "

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+#: what the command writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("diatomics.json", "plots", "report.html")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model SPEC, e.g. chgnet:0.3.0, sevennet:7net-0, emt")

@@ -30,6 +30,9 @@ log = logging.getLogger("bsct.train")
 
 CI_SYSTEMS = ("cu", "si", "water", "molecules")
 
+#: what training writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("model.pt", "train_state.pt", "history.json", "metrics.json", "history.png")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="named config (baseline, +diffknn, +temperature, final) or a JSON/YAML file")
