@@ -33,8 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bsct.data import resolve_data_arg
+    from bsct.runs import BadInput, outcome_exit_code
     from bsct.scan.api import BSCTConfig, run_bsct
     from bsct.scan.geometry import ScanRange
+
+    for option, value, least in (("--max-per-type", args.max_per_type, 1), ("--points", args.points, 8)):
+        if value < least:
+            raise BadInput(f"{option} must be >= {least}, got {value}")
 
     config = BSCTConfig(
         max_per_type=args.max_per_type,
@@ -49,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
           f"{len(report.results)} scan(s); report in {args.out}/report.html")
     for art in report.artifacts:
         print(f"  {art.bond_label:>24s}  {art.kind:<20s} r = {art.r_angstrom:7.3f} Å  size {art.size:.4g} {art.unit}  {art.detail}")
-    if args.fail_above is not None and report.score > args.fail_above:
+    n_failed = sum(len(res.curve.errors) for res in report.results)  # failed model evaluations (points)
+    above = args.fail_above is not None and report.score > args.fail_above
+    if n_failed:
+        log.error("%d model evaluation(s) failed: the score is incomplete (see results.json)", n_failed)
+    elif above:
         log.error("BSCT score %.4f is above --fail-above %.4f", report.score, args.fail_above)
-        return 1
-    return 0
+    return outcome_exit_code(n_failed=n_failed, above_gate=above)

@@ -32,6 +32,7 @@ class ScanCurve:
         errors: one message per failed point ("point k at r=... : ...").
         eval_seconds: wall time spent in the model.
         n_model_calls: how many times the potential was called.
+        run_fingerprint: the run it belongs to (a resume recomputes a curve of another run).
     """
 
     label: str
@@ -49,6 +50,7 @@ class ScanCurve:
     errors: list[str] = field(default_factory=list)
     eval_seconds: float = 0.0
     n_model_calls: int = 0
+    run_fingerprint: str = ""
 
     @property
     def scan_force_ev_per_angstrom(self) -> np.ndarray:
@@ -99,15 +101,17 @@ def evaluate_scan(
     potential: BatchedPotential,
     geometry: ScanGeometry,
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> ScanCurve:
     """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
 
     Failed or non-finite points are NaN and listed in ``errors``, one line per point.
+    ``on_chunk(n_points_done)`` after each call moves a progress bar within the bond.
     """
     r = geometry.r_angstrom
     start = time.perf_counter()
     per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
-    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call)
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk)
     errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
