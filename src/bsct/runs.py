@@ -355,13 +355,30 @@ def configure_threads(threads: int | None, workers: int = 1) -> int:
 def terminate_pool(executor) -> None:
     """Stop a ``ProcessPoolExecutor`` now: cancel what has not started, terminate the workers (on
     SIGINT/SIGTERM the parent must not leave them computing), and reap them."""
-    executor.shutdown(wait=False, cancel_futures=True)
-    processes = list((getattr(executor, "_processes", None) or {}).values())
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # shutdown forgets them
     for proc in processes:
         if proc.is_alive():
             proc.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         proc.join(timeout=5)
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=5)
+
+
+def init_worker_signals() -> None:
+    """In a pool worker: SIGTERM ends it at once (a forked worker must not inherit the parent's
+    handler, which would turn it into an exception the pool reports and survives), SIGINT is
+    left to the parent (Ctrl-C reaches the whole process group; the parent stops the pool), and
+    on Linux the worker gets SIGTERM when its parent dies, even by SIGKILL."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
