@@ -27,9 +27,9 @@ def test_a_second_run_into_a_locked_folder_is_refused_naming_the_holder(tmp_path
     finally:
         release.set()
         holder.join(30)
-    with RunDir(tmp_path / "out", resume=True) as run:  # released when its process ended
+    with RunDir(tmp_path / "out", resume=True):  # released when its process ended
         assert (tmp_path / "out" / LOCK_NAME).read_text().strip() == str(os.getpid())
-    assert run._fh is None
+    assert not (tmp_path / "out" / LOCK_NAME).exists()  # a finished run leaves only its results
 
 
 def test_a_non_empty_folder_needs_resume_or_overwrite(tmp_path):

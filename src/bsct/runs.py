@@ -215,8 +215,9 @@ class RunDir:
 
     On entry, before any work: ``out`` must be a folder that can be created and written (else
     :class:`BadInput`); the lock ``out/.bsct.lock`` is taken with ``fcntl.flock`` (a second
-    live run is refused with :class:`RunDirInUse` naming the holder's PID; the lock dies with
-    its process, so a killed run never leaves a stale one); without ``resume`` a folder that
+    live run is refused with :class:`RunDirInUse` naming the holder's PID; the file is removed
+    when the run ends and the lock dies with its process, so a killed run leaves no stale
+    lock, only a file the next run takes over); without ``resume`` a folder that
     already holds anything is refused unless ``overwrite``, which deletes the entries matching
     ``owned`` (glob patterns of what this command writes) and nothing else. Never emptied silently.
     """
@@ -243,20 +244,27 @@ class RunDir:
         if not os.access(out, os.W_OK | os.X_OK):
             raise BadInput(f"--out {out}: not writable")
         lock = out / LOCK_NAME
-        try:
-            fh = open(lock, "a+")
-        except OSError as exc:
-            raise BadInput(f"--out {out}: not writable ({exc.strerror or exc})") from exc
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+        while True:
+            try:
+                fh = open(lock, "a+")
+            except OSError as exc:
+                raise BadInput(f"--out {out}: not writable ({exc.strerror or exc})") from exc
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                fh.close()
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise RunDirInUse(f"--out {out}: in use by another bsct run (PID {holder}); wait for it to "
+                                      "finish or choose another --out") from None
+                raise BadInput(f"--out {out}: cannot lock {lock} ({exc.strerror or exc})") from exc
+            try:  # the holder removes the file when it ends: make sure ours is still the one at the path
+                if os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
             fh.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise RunDirInUse(f"--out {out}: in use by another bsct run (PID {holder}); wait for it to "
-                                  "finish or choose another --out") from None
-            raise BadInput(f"--out {out}: cannot lock {lock} ({exc.strerror or exc})") from exc
         self._fh = fh
         try:
             self._claim()
@@ -293,6 +301,7 @@ class RunDir:
         if self._fh is not None:
             import fcntl
 
+            (self.out / LOCK_NAME).unlink(missing_ok=True)  # before unlocking: a waiter then retries
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
