@@ -77,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         if outputs is not None:
             sub_parser.add_argument("--overwrite", action="store_true",
                                     help="replace the run already in --out (deletes only what this command writes)")
-        with contextlib.suppress(argparse.ArgumentError):  # md, train, study have their own --threads
-            sub_parser.add_argument("--threads", type=int, default=None,
-                                    help="CPU threads per process (default: the idle CPUs, at most 4, split over "
-                                    "--workers)")
+        nested = [a for a in sub_parser._actions if isinstance(a, argparse._SubParsersAction)]
+        for target_parser in [p for a in nested for p in a.choices.values()] or [sub_parser]:  # bsct data generate
+            with contextlib.suppress(argparse.ArgumentError):  # md, train, study have their own --threads
+                target_parser.add_argument("--threads", type=int, default=None,
+                                           help="CPU threads per process (default: the idle CPUs, at most 4, split "
+                                           "over --workers)")
         sub_parser.set_defaults(_run=command.run, _outputs=outputs)
     return parser
 
