@@ -184,10 +184,9 @@ class Replay:
         again.checks = [("curves kept", bool(before) and before == after), ("--overwrite runs (0)", overwrite.code == 0)]
         return again
 
-    def _signal_when_locked(self, argv: list[str], out: Path, sig: int, **env) -> Outcome:
+    def _signal_when(self, argv: list[str], ready, sig: int, **env) -> Outcome:
         proc = self.popen(argv, **env)
-        started = self.wait_for(lambda: self.locked_by(out, proc) or proc.poll() is not None, 120)
-        time.sleep(3)  # into the computation
+        started = self.wait_for(lambda: ready(proc) or proc.poll() is not None, 180)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=self.timeout_s)
         outcome = Outcome(proc.returncode, err)
@@ -195,21 +194,26 @@ class Replay:
         return outcome
 
     def sigterm_scan_then_resume(self) -> Outcome:
-        """SIGTERM a scan mid-way: 143; --resume then finishes it (0) keeping the finished curves."""
+        """SIGTERM a scan once its first bond is saved: 143; --resume then finishes it (0)
+        without scanning the saved bond again."""
         out = self.work / "killed_scan"
         argv = ["scan", "--model", "replay_models:slow", "--data", "cu_trimer.extxyz", "--out", str(out),
                 "--points", "60", "--no-refine"]
-        killed = self._signal_when_locked(argv, out, signal.SIGTERM, REPLAY_SLEEP_S="0.1")
-        kept = len(list((out / "curves").glob("*.npz")))
+        killed = self._signal_when(argv, lambda p: any((out / "curves").glob("*.npz")), signal.SIGTERM,
+                                   REPLAY_SLEEP_S="0.1")
+        kept = {p: p.stat().st_mtime_ns for p in (out / "curves").glob("*.npz")}
         resumed = self.run([*argv, "--resume"], REPLAY_SLEEP_S="0")
-        killed.checks += [(f"--resume finishes it (0), {kept} curve(s) kept", resumed.code == 0)]
+        n_all = len(list((out / "curves").glob("*.npz")))
+        killed.checks += [(f"--resume finishes it (0): {len(kept)} saved curve(s) reused, {n_all} in all",
+                           resumed.code == 0 and bool(kept) and all(p.stat().st_mtime_ns == t for p, t in kept.items())
+                           and n_all > len(kept))]
         return killed
 
     def sigint_scan(self) -> Outcome:
         out = self.work / "interrupted_scan"
-        return self._signal_when_locked(["scan", "--model", "replay_models:slow", "--data", "cu_trimer.extxyz",
-                                         "--out", str(out), "--points", "60"], out, signal.SIGINT,
-                                        REPLAY_SLEEP_S="0.1")
+        return self._signal_when(["scan", "--model", "replay_models:slow", "--data", "cu_trimer.extxyz",
+                                  "--out", str(out), "--points", "60"], lambda p: self.locked_by(out, p) and
+                                 (time.sleep(3) or True), signal.SIGINT, REPLAY_SLEEP_S="0.1")
 
     def sigterm_fsd_workers(self) -> Outcome:
         """SIGTERM `bsct fsd --workers 2`: 143, and neither worker survives it."""
