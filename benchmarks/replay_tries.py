@@ -322,9 +322,10 @@ def tries() -> list[Try]:
 def message(stderr: str) -> str:
     """The line a user reads: the first ERROR line, else the first line that is not INFO/progress."""
     lines = [line.strip() for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith(("ERROR", "Traceback")) or "error:" in line:
-            return line
+    for line in lines:  # a progress bar cut by the error leaves no newline before it
+        for word in ("ERROR", "Traceback", "error:"):
+            if word in line:
+                return line[line.index(word):] if word != "error:" else line
     rest = [line for line in lines if not line.startswith(("INFO", "WARNING", "DEBUG")) and "it/s]" not in line
             and "/s]" not in line]
     return (rest or lines or [""])[0]
