@@ -12,7 +12,8 @@ Exit codes, the same for every command (:func:`exit_code_of` maps an exception t
     70   internal error (a bug: rerun with --debug and report the traceback)
 
 A command whose module names its outputs (``OUTPUTS``) owns its ``--out`` while it runs
-(:class:`bsct.runs.RunDir`: a lock, no second run, no silent overwrite, ``--overwrite``).
+(:class:`bsct.runs.RunDir`: a lock, no second run, no silent overwrite, ``--overwrite``);
+``ALWAYS_RESUMES = True`` marks a command whose --out is a cache every rerun continues.
 Every command takes ``--threads N`` (per process; default :func:`bsct.runs.default_threads`).
 """
 
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                 target_parser.add_argument("--threads", type=int, default=None,
                                            help="CPU threads per process (default: the idle CPUs, at most 4, split "
                                            "over --workers)")
-        sub_parser.set_defaults(_run=command.run, _outputs=outputs)
+        sub_parser.set_defaults(_run=command.run, _outputs=outputs,
+                                _always_resumes=bool(getattr(command, "ALWAYS_RESUMES", False)))
     return parser
 
 
@@ -126,9 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_threads(getattr(args, "threads", None), max(1, getattr(args, "workers", None) or 1))
         with contextlib.ExitStack() as stack:
-            if args._outputs is not None and getattr(args, "out", None) is not None:
-                stack.enter_context(RunDir(args.out, resume=getattr(args, "resume", False), overwrite=args.overwrite,
-                                           owned=args._outputs, command=args.command))
+            # a run that only reads its --out (study --cached-only) takes no lock
+            if args._outputs is not None and getattr(args, "out", None) is not None and not getattr(
+                    args, "cached_only", False):
+                resume = getattr(args, "resume", False) or args._always_resumes  # a cache that every rerun reuses
+                stack.enter_context(RunDir(args.out, resume=resume, overwrite=args.overwrite, owned=args._outputs,
+                                           command=args.command))
             return int(args._run(args) or 0)
     except BaseException as exc:  # noqa: BLE001 - every ending gets its one code and a message
         if isinstance(exc, SystemExit):
