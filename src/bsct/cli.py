@@ -49,7 +49,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("bsct.data.command", "generate or validate reference datasets"),
     "md": ("bsct.md.command", "MD stability test of a model"),
     "train": ("bsct.train.command", "train the reference Transformer MLIP"),
-    "study": ("bsct.study_command", "design-loop study: train variants, errors, BSCT, MD stability, correlation, cost"),
+    "study": ("bsct.study.command", "design-loop study: train variants, errors, BSCT, MD stability, correlation, cost"),
 }
 
 log = logging.getLogger("bsct")
