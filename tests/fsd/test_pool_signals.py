@@ -15,20 +15,20 @@ SLOW_CALC = '''
 import time
 from ase.calculators.lj import LennardJones
 
-class SlowLJ(LennardJones):
-    def calculate(self, *args, **kwargs):
-        time.sleep(0.2)
-        super().calculate(*args, **kwargs)
 
 def make():
-    return SlowLJ()
+    """Lennard-Jones 0.2 s per frame: a pool still busy when the signal comes."""
+    calc = LennardJones()
+    fast = calc.calculate
+    calc.calculate = lambda *args, **kwargs: (time.sleep(0.2), fast(*args, **kwargs))[1]
+    return calc
 '''
 
 
-def _wait_for(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
+def _pool_started(parent: psutil.Process, timeout_s: float) -> bool:
+    """Polls (bounded) until ``parent`` has its two workers."""
+    for _ in range(int(timeout_s * 5)):
+        if len(parent.children()) >= 2:
             return True
         time.sleep(0.2)
     return False
@@ -44,7 +44,7 @@ def test_fsd_workers_die_with_their_parent(tmp_path, sig, code, word):
                              "--out", str(out), "--no-plots"], env=env, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
     try:
-        assert _wait_for(lambda: len(parent.children()) >= 2, 180), "the worker pool never started"
+        assert _pool_started(parent, 180), "the worker pool never started"
         workers = parent.children(recursive=True)
         proc.send_signal(sig)
         stderr = proc.communicate(timeout=120)[1]
