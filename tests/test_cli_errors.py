@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
 from ase.io import write
 
 from bsct.cli import exit_code_of, main
@@ -39,30 +38,43 @@ def _no_traceback(said, *words):
     return err
 
 
-def _raises():
+FACTORIES = """
+from ase.calculators.calculator import Calculator, all_changes
+
+
+def raises():
     raise RuntimeError("cannot find my weights")
 
 
-def _returns_none():
+def returns_none():
     return None
 
 
-class _Broken(Calculator):
+class Broken(Calculator):
     implemented_properties = ["energy", "forces"]
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         raise RuntimeError("fails at every point")
 
 
-def _broken():
-    return _Broken()
+def broken():
+    return Broken()
+"""
+
+
+@pytest.fixture(autouse=True)
+def factories(tmp_path_factory, monkeypatch):
+    """``cli_error_models:raises`` etc. importable as model SPECs."""
+    where = tmp_path_factory.mktemp("factories")
+    (where / "cli_error_models.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(where))
 
 
 @pytest.mark.parametrize(("model", "words"), [
     ("planted[kind=nosuch]", ["unknown kind 'nosuch'", "energy_step"]),
     ("planted[nosuch=1]", ["unknown keyword(s) nosuch", "r_star_angstrom"]),
-    ("test_cli_errors:_raises", ["cannot be built", "cannot find my weights"]),
-    ("test_cli_errors:_returns_none", ["returned None"]),
+    ("cli_error_models:raises", ["cannot be built", "cannot find my weights"]),
+    ("cli_error_models:returns_none", ["returned None"]),
 ])
 def test_a_model_that_cannot_be_built_exits_2(model, words, dimer, tmp_path, said):
     assert main(["scan", "--model", model, "--data", dimer, "--out", str(tmp_path / "o")]) == 2
@@ -107,7 +119,7 @@ def test_an_out_that_is_a_file_is_refused_before_any_work(command, dimer, tmp_pa
 
 
 def test_a_model_failing_everywhere_exits_3_even_under_the_gate(dimer, tmp_path, said):
-    code = main(["scan", "--model", "test_cli_errors:_broken", "--data", dimer, "--out", str(tmp_path / "o"),
+    code = main(["scan", "--model", "cli_error_models:broken", "--data", dimer, "--out", str(tmp_path / "o"),
                  "--points", "40", "--fail-above", "1000"])
     assert code == 3
     _no_traceback(said, "failed")

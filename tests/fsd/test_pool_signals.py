@@ -34,7 +34,10 @@ def _pool_started(parent: psutil.Process, timeout_s: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+@pytest.mark.parametrize(("sig", "code", "word"), [
+    (signal.SIGTERM, 143, "SIGTERM"),
+    pytest.param(signal.SIGINT, 130, "SIGINT", marks=pytest.mark.slow),  # the same path; KeyboardInterrupt
+])
 def test_fsd_workers_die_with_their_parent(tmp_path, sig, code, word):
     (tmp_path / "slowcalc.py").write_text(SLOW_CALC)
     src = Path(__file__).resolve().parents[2] / "src"
