@@ -227,12 +227,10 @@ def _built(spec: str, make: Callable[[], object]) -> BatchedPotential:
 def load_potential(spec) -> BatchedPotential:
     """Resolve SPEC (see module docstring) or pass an object through ``as_batched``.
 
-    A SPEC that names no model, or a model that cannot be built, raises :class:`BadInput`."""
+    A SPEC that names no model, or a model that cannot be built, raises :class:`BadInput`
+    (a ``ValueError``)."""
     if not isinstance(spec, str):
-        try:
-            return as_batched(spec)
-        except TypeError as exc:
-            raise BadInput(str(exc)) from exc
+        return as_batched(spec)  # a wrong object from Python code is a TypeError
     named = _named_factory(spec)
     if named is not None:
         factory, args, kwargs = named
