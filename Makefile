@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bsct demo --out reports/demo
+	$(BIN)/bsct demo --out reports/demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -217,19 +217,25 @@ def _load_structures(data) -> list[Atoms]:
     return list(data)
 
 
+def _run_manifest(config: BSCTConfig, model: str, identity: dict) -> dict:
+    """What a saved run (run.json) and each of its curves must match to be resumed."""
+    return {"model": model, "potential": identity, "config": config.fingerprint()}
+
+
 def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict, resume: bool) -> Path:
     """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run of the
     same potential (:func:`~bsct.registry.potential_identity`: a retrained checkpoint
-    at the same path is another potential)."""
+    at the same path is another potential). Without ``resume`` nothing is deleted up front:
+    each curve is replaced when its bond is scanned again (the CLI refuses such an --out unless
+    --overwrite), and a curve of another run is never read (its ``run_fingerprint`` differs)."""
     curves_dir = out_dir / "curves"
     manifest = out_dir / "run.json"
-    wanted = {"model": model, "potential": identity, "config": config.fingerprint()}
+    wanted = _run_manifest(config, model, identity)
     if manifest.exists() and resume:
         check_resume(json.loads(manifest.read_text()), wanted, out_dir, hint="use a new --out")
     elif manifest.exists() and any(curves_dir.glob("*.npz")) and not resume:
-        log.info("%s already holds curves; overwriting (pass resume=True / --resume to continue instead)", out_dir)
-        for old in curves_dir.glob("*.npz"):
-            old.unlink()
+        log.info("%s already holds curves; each is replaced as its bond is scanned (resume=True / --resume "
+                 "continues instead)", out_dir)
     curves_dir.mkdir(parents=True, exist_ok=True)
     write_json(manifest, wanted, indent=None)  # a kill mid-write must not leave a manifest resume cannot read
     return curves_dir
@@ -272,14 +278,25 @@ def run_bsct(
     v2 = config.score_version == "v2"
     results: list[BondResult] = []
     model_seconds, resumed_seconds, n_calls = 0.0, 0.0, 0
-    for bond in tqdm(selection.bonds, desc=f"BSCT {name}", unit="bond", disable=not progress):
+    run_fp = fingerprint(_run_manifest(config, str(name), identity))
+    bar = tqdm(total=len(selection.bonds) * config.scan_range.n_points, desc=f"BSCT {name}", unit="point",
+               disable=not progress)  # advances chunk by chunk within a bond
+    for bond in selection.bonds:
+        bar.set_postfix_str(bond.label, refresh=False)
         geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
-        if path is not None and resume and path.exists():
-            curve = ScanCurve.load(path)
+        curve = ScanCurve.load(path) if path is not None and resume and path.exists() else None
+        if curve is not None and curve.run_fingerprint != run_fp:
+            log.warning("%s: saved by another run (fingerprint %r, not %r); scanning it again", path,
+                        curve.run_fingerprint, run_fp)
+            curve = None
+        if curve is not None:
             resumed_seconds += curve.eval_seconds
+            bar.update(len(curve.r_angstrom))
         else:
-            curve = evaluate_scan(potential, geometry, config.max_atoms_per_call, record_collisions=v2)
+            curve = evaluate_scan(potential, geometry, config.max_atoms_per_call, record_collisions=v2,
+                                  on_chunk=bar.update)
+            curve.run_fingerprint = run_fp
             if path is not None:
                 curve.save(path)
         model_seconds += curve.eval_seconds
@@ -296,6 +313,7 @@ def run_bsct(
             model_seconds += refine.seconds
             n_calls += refine.calls
         results.append(BondResult(curve, analysis))
+    bar.close()
     score, per_type = aggregate_scores(results, selection)
     report = BSCTReport(
         model=str(name), config=config, selection=selection, results=results, score=score, per_type=per_type,

@@ -8,6 +8,9 @@ import logging
 
 log = logging.getLogger("bsct.scan")
 
+#: what a scan writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("run.json", "results.json", "curves", "plots", "report.html")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="SPEC: built-in name (e.g. emt, morse, sw-si, gfn2-xtb, "
@@ -37,8 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bsct.data import resolve_data_arg
+    from bsct.runs import BadInput, outcome_exit_code
     from bsct.scan.api import BSCTConfig, run_bsct
     from bsct.scan.geometry import ScanRange
+
+    for option, value, least in (("--max-per-type", args.max_per_type, 1), ("--points", args.points, 8)):
+        if value < least:
+            raise BadInput(f"{option} must be >= {least}, got {value}")
 
     config = BSCTConfig(
         max_per_type=args.max_per_type,
@@ -57,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
           f"artifact(s) in {len(report.results)} scan(s); report in {args.out}/report.html")
     for art in report.artifacts:
         print(f"  {art.bond_label:>24s}  {art.kind:<20s} r = {art.r_angstrom:7.3f} Å  size {art.size:.4g} {art.unit}  {art.detail}")
-    if not report.complete:  # exit 3: the run finished with failed evaluations, whatever the score
+    n_failed = report.n_failed_points  # failed model evaluations (points): not artifacts
+    above = args.fail_above is not None and report.gate_score > args.fail_above
+    if n_failed:  # exit 3: the run finished with failed evaluations, whatever the score
         log.error("the run finished with failed evaluations: %d scan point(s) could not be evaluated, so the "
-                  "score is incomplete (first: %s)", report.n_failed_points, (report.failed_evaluations(1) or ["?"])[0])
-        return 3
-    if args.fail_above is not None and report.gate_score > args.fail_above:
+                  "score is incomplete (first: %s)", n_failed, (report.failed_evaluations(1) or ["?"])[0])
+    elif above:
         log.error("BSCT score %.4f is above --fail-above %.4f", report.gate_score, args.fail_above)
-        return 1
-    return 0
+    return outcome_exit_code(n_failed=n_failed, above_gate=above)

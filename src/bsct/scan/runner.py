@@ -34,6 +34,7 @@ class ScanCurve:
         errors: one message per failed point ("point k at r=... : ...").
         eval_seconds: wall time spent in the model.
         n_model_calls: how many times the potential was called.
+        run_fingerprint: the run it belongs to (a resume recomputes a curve of another run).
     """
 
     label: str
@@ -52,6 +53,7 @@ class ScanCurve:
     eval_seconds: float = 0.0
     n_model_calls: int = 0
     closest_third_atom_angstrom: np.ndarray | None = None
+    run_fingerprint: str = ""
 
     @property
     def failed_mask(self) -> np.ndarray:
@@ -113,17 +115,19 @@ def evaluate_scan(
     geometry: ScanGeometry,
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
     record_collisions: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> ScanCurve:
     """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
 
     Failed or non-finite points are NaN and listed in ``errors``, one line per point.
     ``record_collisions``: also record, in pair mode, each point's closest approach of a moving
     atom to a third atom (BSCT v2's collision guard; v1 curves stay as they were).
+    ``on_chunk(n_points_done)`` after each call moves a progress bar within the bond.
     """
     r = geometry.r_angstrom
     start = time.perf_counter()
     per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
-    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call)
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk)
     errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
