@@ -80,7 +80,7 @@ def test_v2_and_temperature_flags_reach_the_report(dimer_file, tmp_path, capsys)
     spec = "planted[kind=energy_step,size=0.01,r_star_angstrom=1.9]"  # an artifact ~0.6 eV up the wall
     args = ["scan", "--model", spec, "--data", str(dimer_file), "--out", str(out), "--fail-above", "0.5"]
     assert main(args + ["--score-version", "v2"]) == 1  # unweighted, the step fails the gate ...
-    assert main(args + ["--score-version", "v2", "--temperature", "300"]) == 0  # ... at 300 K it is out of reach
+    assert main(args + ["--score-version", "v2", "--temperature", "300", "--overwrite"]) == 0  # ... at 300 K it is out of reach
     data = json.loads((out / "results.json").read_text())
     assert data["schema"] == "bsct.report/2" and data["temperature_k"] == 300
     assert data["complete"] is True and data["weighted_score"] < 0.5 < data["score"]
