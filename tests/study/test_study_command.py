@@ -75,7 +75,7 @@ def test_cli_reuses_the_cache_and_draws_the_scatter(tmp_path, capsys, monkeypatc
                                              "study_bsct_vs_ttf.png"]
 
 
-def test_failed_jobs_exit_with_1_and_name_them(tmp_path, capsys, monkeypatch):
+def test_failed_jobs_exit_with_3_and_name_them(tmp_path, capsys, monkeypatch):
     from bsct.study import run as study_run
     from bsct.study.executors import StudyJobsFailed
 
@@ -83,5 +83,5 @@ def test_failed_jobs_exit_with_1_and_name_them(tmp_path, capsys, monkeypatch):
         raise StudyJobsFailed([("cu", "final", "RuntimeError: boom")], 2, cfg.out_dir)
 
     monkeypatch.setattr(study_run, "run_study", failing)
-    assert command.run(parse(["--systems", "cu", "--out", str(tmp_path)])) == 1
+    assert command.run(parse(["--systems", "cu", "--out", str(tmp_path)])) == 3  # finished with failed evaluations
     assert "cu/final: RuntimeError: boom" in capsys.readouterr().err

@@ -14,6 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: What the study writes into --out (the CLI owns --out while it runs: bsct.runs.RunDir); every
+#: rerun continues the cache, so the study needs no --resume.
+OUTPUTS = ("study*.json", "ablation*.md", "cu", "si", "water", "molecules")
+ALWAYS_RESUMES = True
+
 #: (score, MD measure, file) of the pooled scatter plots; FSD ones only when the study scores FSD.
 SCATTER_FIGURES = (("bsct_score", "md_stable_fraction", "study_bsct_vs_md.png"),
                    ("bsct_score", "time_to_failure_fraction", "study_bsct_vs_ttf.png"),
@@ -87,6 +92,7 @@ def save_figures(result, fig_dir, fsd: bool) -> list:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bsct.runs import EXIT_FAILED_EVALUATIONS
     from bsct.study.executors import StudyJobsFailed
     from bsct.study.run import run_study
 
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_study(cfg, executor=args.executor, dask_address=args.dask_address, n_workers=args.workers)
     except StudyJobsFailed as exc:
         sys.stderr.write(f"bsct study: {exc}\n")
-        return 1
+        return EXIT_FAILED_EVALUATIONS  # the others finished; the failed jobs rerun on the next call
     if args.figures and len(result.rows) >= 2:
         save_figures(result, args.figures, cfg.fsd)
     sys.stdout.write((Path(args.out) / ("ablation.cached.md" if args.cached_only else "ablation.md")).read_text())
