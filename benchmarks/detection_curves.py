@@ -86,7 +86,7 @@ KINDS = {
 GRIDS = (60, 240, 960)
 DTYPES = ("float64", "float32")
 BASES = ("morse", "model")
-SIZE_EXPONENTS = np.linspace(-1.5, 2.0, 8)  # sizes = floor * 10**e
+SIZE_EXPONENTS = np.linspace(-1.5, 2.0, 8)  # sizes = 10**(round(log10 floor) + e)
 NONCONS_SIZES = 10.0 ** np.linspace(-4.0, -0.5, 8)  # fractions of f_r
 TOL_STEPS = 3
 OFFSET_EV = -100.0
@@ -110,9 +110,11 @@ def v1_tol_of(attr):
 
 
 def sizes_of(kind: str) -> np.ndarray:
+    """8 sizes, half a decade apart, on round decades (so the issue's 0.1 meV and 1 meV/Å are
+    among them) from ~0.03x to ~100x the floor: 10^(round(log10 floor) + SIZE_EXPONENTS)."""
     if kind == "nonconservative":
         return NONCONS_SIZES.copy()
-    return floor_of(KINDS[kind][3]) * 10.0 ** SIZE_EXPONENTS
+    return 10.0 ** (round(math.log10(floor_of(KINDS[kind][3]))) + SIZE_EXPONENTS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,15 +281,22 @@ def true_dip(fine: FineBase, r_ext: float, r_star: float, a: float) -> float:
 
 
 def true_prominence(fine: FineBase, r_star: float, a: float) -> float:
-    """Prominence of the well's minimum: its lower barrier minus its bottom (0 if no minimum)."""
+    """Prominence of the planted well's minimum (scipy's definition: on each side, the highest
+    point before the curve falls below the minimum again, or the window's edge; the lower of the
+    two barriers minus the bottom), 0 when no minimum forms within 2w of r*."""
     r = np.linspace(r_star - 0.6, r_star + 0.6, 2001)
     e, _ = fine(r)
     e = e + well_terms(r, r_star, a)[0]
     inner = np.flatnonzero((e[1:-1] < e[:-2]) & (e[1:-1] <= e[2:])) + 1
+    inner = inner[np.abs(r[inner] - r_star) <= 2 * W_BUMP]
     if len(inner) == 0:
         return 0.0
-    k = inner[np.argmin(np.abs(r[inner] - r_star))]
-    return float(min(e[: k + 1].max(), e[k:].max()) - e[k])
+    k = inner[np.argmin(e[inner])]
+    lower_left = np.flatnonzero(e[:k] < e[k])
+    lower_right = np.flatnonzero(e[k + 1:] < e[k])
+    left = e[(lower_left[-1] if len(lower_left) else 0): k + 1].max()
+    right = e[k: (k + 1 + lower_right[0]) if len(lower_right) else len(e)].max()
+    return float(min(left, right) - e[k])
 
 
 def solve_amplitude(measure, target: float) -> float:
@@ -362,17 +371,21 @@ def make_plants(base_name: str, kinds, sizes_by_kind, n_seeds: int, fine: FineBa
     """Positions and solved amplitudes, shared by every grid and dtype of one base (paired trials)."""
     plants = []
     for kind in kinds:
-        lo = marks["r_ext"] + 0.3 if kind == "tail_bump" else marks["r_eq"] + 0.15
+        # a well closer than 0.3 Å to r_eq can become the deepest minimum itself (then it is the bond's)
+        lo = marks["r_ext"] + 0.3 if kind == "tail_bump" else marks["r_eq"] + (0.3 if kind == "spurious_well" else 0.15)
         hi = r_hi - (NOISE_HALF_WIDTH if kind == "noise_patch" else 0.0)
         for i_size, size in enumerate(sizes_by_kind[kind]):
             for seed in range(n_seeds):
                 rng = np.random.default_rng([zlib.crc32(f"{base_name}/{kind}".encode()), i_size, seed])
                 r_star = float(rng.uniform(lo, hi))
                 p = Plant(kind, float(size), r_star, seed)
-                if kind == "tail_bump":
-                    p.amplitude = solve_amplitude(lambda a: true_dip(fine, marks["r_ext"], r_star, a), size)
-                elif kind == "spurious_well":
-                    p.amplitude = solve_amplitude(lambda a: true_prominence(fine, r_star, a), size)
+                if kind in ("tail_bump", "spurious_well"):
+                    measure = ((lambda a: true_dip(fine, marks["r_ext"], r_star, a)) if kind == "tail_bump"
+                               else (lambda a: true_prominence(fine, r_star, a)))
+                    p.amplitude = solve_amplitude(measure, size)
+                    if not (np.isfinite(p.amplitude) and abs(measure(p.amplitude) / size - 1) < 0.02):
+                        log.warning("dropped %s %s at %.3f Å: size %.3g not reachable", base_name, kind, r_star, size)
+                        continue
                 elif kind == "residual_force":
                     p.centre = float(cutoff + rng.uniform(-0.3, 0.3))
                 plants.append(p)
@@ -423,8 +436,11 @@ def analyse_both(r, e, f, r0, cutoff):
     return v1, v2
 
 
-def judge(arts, kind_wanted, lo, hi, tol):
-    """(hit with the right primary kind, hit of any kind, found size, artifacts near the place)."""
+def judge(arts, kind_wanted, lo, hi, tol, base_arts=()):
+    """(hit with the right primary kind, hit of any kind, found size, artifacts near the place).
+
+    Artifacts the unplanted base already has (same kind, r within ``tol``) are not the planted one."""
+    arts = [a for a in arts if not any(a[0] == b[0] and abs(a[1][1] - b[1][1]) <= tol for b in base_arts)]
     near = [a for a in arts if gap(a[1], lo, hi) <= tol]
     right = [a for a in near if a[0] == kind_wanted]
     size = right[0][2] if right else float("nan")
@@ -432,7 +448,7 @@ def judge(arts, kind_wanted, lo, hi, tol):
     return bool(right), bool(near), size, len(close)
 
 
-def run_trial(base: Base, plant: Plant, f_star: float, r0: float) -> dict:
+def run_trial(base: Base, plant: Plant, f_star: float, r0: float, base_arts=((), ())) -> dict:
     r = base.r
     de, df = plant.terms(r, f_star, base.cutoff)
     e, f = base.e + de, base.f + df
@@ -443,18 +459,22 @@ def run_trial(base: Base, plant: Plant, f_star: float, r0: float) -> dict:
     lo, hi = plant.extent(base.cutoff)
     v1, v2 = analyse_both(r, e, f, r0, base.cutoff)
     v2_kind, v1_kind = KINDS[plant.kind][0], KINDS[plant.kind][1]
-    h2, any2, size2, close2 = judge(v2, v2_kind, lo, hi, TOL_STEPS * h)
-    h1, any1, size1, close1 = judge(v1, v1_kind, lo, hi, TOL_STEPS * h)
+    h1, any1, size1, close1 = judge(v1, v1_kind, lo, hi, TOL_STEPS * h, base_arts[0])
+    h2, any2, size2, close2 = judge(v2, v2_kind, lo, hi, TOL_STEPS * h, base_arts[1])
     return {"base": base.name, "n": base.n, "dtype": base.dtype, "kind": plant.kind, "size": plant.size,
             "seed": plant.seed, "r_star": round(plant.r_star, 5), "v2_hit": h2, "v2_any": any2,
             "v2_size": size2, "v2_close": close2, "v2_n": len(v2), "v1_hit": h1, "v1_any": any1, "v1_size": size1,
             "v1_close": close1, "v1_n": len(v1),
-            "v2_kinds_near": sorted({a[0] for a in v2 if gap(a[1], lo, hi) <= TOL_STEPS * h})}
+            "v2_kinds_near": sorted({a[0] for a in v2 if gap(a[1], lo, hi) <= TOL_STEPS * h
+                                     and not any(a[0] == b[0] and abs(a[1][1] - b[1][1]) <= TOL_STEPS * h
+                                                 for b in base_arts[1])}),
+            "amplitude": None if not np.isfinite(plant.amplitude) else float(plant.amplitude)}
 
 
 def _run_chunk(args):
     base, plants, f_stars, r0 = args
-    return [run_trial(base, p, fs, r0) for p, fs in zip(plants, f_stars)]
+    base_arts = analyse_both(base.r, base.e, base.f, r0, base.cutoff)  # what the base itself has
+    return [run_trial(base, p, fs, r0, base_arts) for p, fs in zip(plants, f_stars)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,6 +665,19 @@ def write_tables(data, out: Path) -> str:
                         cells.append(size_at_half(s, r))
             fmt = lambda x: "–" if x is None or not np.isfinite(x) else f"{x:.2g}"  # noqa: E731
             lines.append(f"| {kind} ({KINDS[kind][2]}) | {fmt(v2f)} | {fmt(v1t)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Detection rate per planted size at the default grid (240 points)", "",
+              "Each cell: v2 float64 / v2 float32 / v1 float64 (fraction of trials found with the right kind at the "
+              "right place). Sizes in the kind's unit, left to right as listed.", ""]
+    for base in data["config"]["bases"]:
+        lines += [f"### base: {base}", "", "| kind | sizes | rates (v2 f64 / v2 f32 / v1 f64) |", "|---|---|---|"]
+        for kind in data["config"]["kinds"]:
+            s64, r64 = rates(trials, base, kind, 240, "float64", "v2_hit")
+            _, r32 = rates(trials, base, kind, 240, "float32", "v2_hit")
+            _, q64 = rates(trials, base, kind, 240, "float64", "v1_hit")
+            sizes = ", ".join(f"{x:.2g}" for x in s64)
+            cells = ", ".join(f"{a:.2f}/{b:.2f}/{c:.2f}" for a, b, c in zip(r64, r32, q64))
+            lines.append(f"| {kind} | {sizes} | {cells} |")
         lines.append("")
     # one defect one artifact, and any-kind rates at the default grid
     lines += ["## One defect, one artifact (default grid, v2)", "",
