@@ -730,29 +730,34 @@ def plot(data, out: Path) -> None:
     colors = {60: "tab:orange", 240: "tab:blue", 960: "tab:green"}
     for kind in data["config"]["kinds"]:
         bases = data["config"]["bases"]
-        fig, axes = plt.subplots(1, len(bases), figsize=(5.2 * len(bases), 4.0), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(1, len(bases), figsize=(5.6 * len(bases), 4.8), squeeze=False, sharey=True)
         v2f, v1t = floor_marks(kind, data)
         for ax, base in zip(axes[0], bases):
+            k = 0
             for n in data["config"]["grids"]:
                 for d in DTYPES:
                     ls = "-" if d == "float64" else "--"
+                    jitter = 0.012 * (k - 2.5)  # identical curves would hide each other
+                    k += 1
                     s, r = rates(trials, base, kind, n, d, "v2_hit")
-                    ax.plot(s, r, ls, color=colors.get(n, "k"), marker="o", ms=3, lw=1.8, label=f"v2 {n} pts {d}")
+                    ax.plot(s, r + jitter, ls, color=colors.get(n, "k"), marker="o", ms=3, lw=1.8,
+                            label=f"v2 {n} pts {d}")
                     s, r = rates(trials, base, kind, n, d, "v1_hit")
-                    ax.plot(s, r, ls, color=colors.get(n, "k"), marker="x", ms=3, lw=0.8, alpha=0.5,
+                    ax.plot(s, r - jitter - 0.006, ls, color=colors.get(n, "k"), marker="x", ms=3, lw=0.8, alpha=0.5,
                             label=f"v1 {n} pts {d}")
             if v2f is not None and np.isfinite(v2f):
                 ax.axvline(v2f, color="k", lw=1.0, label="v2 floor")
             if v1t is not None and np.isfinite(v1t):
                 ax.axvline(v1t, color="grey", lw=1.0, ls=":", label="v1 tolerance")
             ax.set_xscale("log")
-            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylim(-0.06, 1.06)
             ax.set_xlabel(f"planted size ({KINDS[kind][2]})")
             ax.set_title(f"{kind} on {base}")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("detection rate (right kind, right place)")
-        axes[0][-1].legend(fontsize=6, ncol=2, loc="lower right")
-        fig.tight_layout()
+        handles, labels = axes[0][-1].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=7, ncol=7, loc="lower center")
+        fig.tight_layout(rect=(0, 0.13, 1, 1))
         fig.savefig(out / f"{kind}.png", dpi=110)
         plt.close(fig)
 
