@@ -45,8 +45,8 @@ gives v1 as `bsct scan` does, with refinement), the same raw curves analysed by 
 (collision guard ``scored_mask`` for pair scans with third atoms, the cutoff for dimers, the
 fragment distance for fragment scans).
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/detection_curves.py            # full (~20 min, 1 core)
-    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/detection_curves.py --quick    # ~1-2 min
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/detection_curves.py            # full (~9 min CPU, 15 min wall on a busy 2-core box)
+    PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/detection_curves.py --quick    # ~1 min (writes runs/detection_curves/quick)
     PYTHONPATH=src python benchmarks/detection_curves.py --plot-only                   # figures + tables from the JSON
 
 Writes ``<out>/detection_curves.json`` (every trial, every reference), ``<out>/<kind>.png`` and
