@@ -391,3 +391,22 @@ def init_worker_signals() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], object]:
+    """A package's ``__getattr__`` (PEP 562) that imports an exported name's module on first use,
+    so ``import bsct.<package>`` (and ``bsct --help``) loads no torch, ASE or numpy.
+
+    ``exports`` maps each public name to the module that defines it::
+
+        __getattr__ = lazy_exports(__name__, {"run_md_stability": "bsct.md.run"})
+    """
+
+    def __getattr__(name: str):
+        if name in exports:
+            import importlib
+
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -35,6 +35,8 @@ Names are imported lazily, so ``import bsct.study`` (and ``bsct --help``) loads 
 
 from __future__ import annotations
 
+from bsct.runs import lazy_exports
+
 _MODULE_EXPORTS = {
     "bsct.study.config": ("CU_MORSE", "KINDS", "SIZES", "STEPS", "VARIANTS", "PotentialJob", "StudyConfig",
                           "StudySize", "potential_zoo"),
@@ -44,13 +46,4 @@ _MODULE_EXPORTS = {
 _EXPORTS = {name: module for module, names in _MODULE_EXPORTS.items() for name in names}
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """Import an exported name's module on first use (PEP 562)."""
-    from importlib import import_module
-
-    try:
-        return getattr(import_module(_EXPORTS[name]), name)
-    except KeyError:
-        raise AttributeError(f"module 'bsct.study' has no attribute {name!r}") from None
+__getattr__ = lazy_exports(__name__, _EXPORTS)
