@@ -2,7 +2,7 @@
 
 Runs the same short training (the `full` study's Cu ``+diffknn`` model, the first N Cu training
 frames, E epochs) in a one-worker Dask ``LocalCluster`` twice: with Dask's default worker
-environment and with :func:`bsct.study.local_dask_cluster`. Prints wall time, the worker's user
+environment and with :func:`bsct.study.executors.local_dask_cluster`. Prints wall time, the worker's user
 and kernel CPU seconds and minor page faults, and checks that the trained weights are identical
 (the allocator must not change a single number).
 
@@ -20,16 +20,17 @@ def short_training(n_frames: int, epochs: int) -> dict:
     """Train in the calling (worker) process; return timings, page faults and a weight checksum."""
     import torch
 
-    from bsct.study import SIZES, _frames, _model_config, potential_zoo
+    from bsct.study.config import SIZES, potential_zoo
+    from bsct.study.steps import model_config, study_frames
     from bsct.train.loop import TrainConfig, train
 
     torch.set_num_threads(1)
     size = SIZES["full"]
     job = next(j for j in potential_zoo("cu", size) if j.name == "+diffknn")
-    frames = _frames("cu", "train", size.data_size)[:n_frames]
+    frames = study_frames("cu", "train", size.data_size)[:n_frames]
     before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    result = train(_model_config(job, size), frames, frames[:4],
+    result = train(model_config(job, size), frames, frames[:4],
                    TrainConfig(epochs=epochs, batch_size=size.batch_size, lr=size.lr, seed=0, progress=False))
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -46,7 +47,7 @@ def main() -> None:
 
     from dask.distributed import Client, LocalCluster
 
-    from bsct.study import local_dask_cluster
+    from bsct.study.executors import local_dask_cluster
 
     # bsct's cluster first: a Dask nanny copies its worker environment into this process's
     # os.environ for good, so every worker spawned after the default one would inherit it

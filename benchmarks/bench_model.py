@@ -155,7 +155,7 @@ def time_model(model, data: LabelledStructures, reps: int, device="cpu", n_infer
 
 def train_schnet(model, splits, epochs, seed=0, batch_size=4, lr=2e-3, device="cpu"):
     """Same loss, optimiser and LR schedule as bsct.train.loop (no EMA); returns val/test metrics."""
-    from bsct.train.loop import _lr_lambda
+    from bsct.train.loop import warmup_cosine_factor
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -164,7 +164,7 @@ def train_schnet(model, splits, epochs, seed=0, batch_size=4, lr=2e-3, device="c
     model.energy_scale_ev.fill_(force_rms(splits["train"]))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     total = epochs * math.ceil(len(train_data) / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, 0.05, 0.05))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine_factor(total, 0.05, 0.05))
     for _ in range(epochs):
         for batch, pairs, energy, forces in train_data.batches(batch_size, rng, device=device):
             out = model(batch, pairs=pairs, create_graph=True)

@@ -25,19 +25,20 @@ def one_run(system: str, config: str, atoms_per_call: int, unblocked: bool) -> d
     import torch
 
     from bsct.model import neighborhood
-    from bsct import study
     from bsct.model.config import named_config
     from bsct.model.transformer import TransformerMLIP
     from bsct.scan.api import run_bsct
     from bsct.scan.geometry import ScanRange
+    from bsct.study.config import SIZES
+    from bsct.study.steps import bsct_frames, study_frames
     from bsct.train.data import elements_of
 
     if unblocked:  # the soft ranks as they were: all edge pairs of the call at once
         neighborhood.PAIR_BLOCK = 1 << 62
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    size = study.SIZES["full"]
-    frames = study._bsct_frames(study._frames(system, "test", size.data_size))[:1]
+    size = SIZES["full"]
+    frames = bsct_frames(study_frames(system, "test", size.data_size))[:1]
     model = TransformerMLIP(named_config(config, **size.model_overrides, elements=elements_of(frames))).double().eval()
     start = time.perf_counter()
     report = run_bsct(model, frames, max_per_type=1, seed=0, progress=False, max_atoms_per_call=atoms_per_call,

@@ -23,7 +23,7 @@ import torch
 
 from bsct.data import ci_path, read_structures
 from bsct.model.config import named_config
-from bsct.study import SIZES
+from bsct.study.config import SIZES
 from bsct.train.loop import TrainConfig, train
 from bsct.train.loss import config_type_of, errors_by_group
 

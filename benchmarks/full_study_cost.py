@@ -25,10 +25,12 @@ import numpy as np
 import torch
 
 from bsct.md.run import MDConfig
+from bsct.md.starts import md_start_frames
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
-from bsct.study import SIZES, _frames, _md_frames
+from bsct.study.config import SIZES
+from bsct.study.steps import study_frames
 from bsct.train.data import LabelledStructures, elements_of
 from bsct.train.loss import energy_force_loss
 
@@ -56,7 +58,7 @@ def step_seconds(cfg, frames, batch_size: int, n_steps: int, seed: int = 0) -> f
 
 def md_step_seconds(system: str, n_replicas: int, config: str, n_calls: int = 2) -> tuple[int, float]:
     """(atoms in the batch, mean seconds of one float64 energy + forces call) of an untrained model."""
-    frames = _md_frames(_frames(system, "test", "full"))[:n_replicas]
+    frames = md_start_frames(study_frames(system, "test", "full"))[:n_replicas]
     model = build_model(named_config(config, elements=elements_of(frames), **SIZES["full"].model_overrides),
                         seed=0).double().eval()
     batch = AtomsBatch.from_atoms(frames)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import torch
 
-from bsct import study
 from bsct.model.checkpoint import load_checkpoint
+from bsct.study.config import StudyConfig, potential_zoo
+from bsct.study.steps import train_step
 
 
 def main() -> None:
@@ -23,16 +24,16 @@ def main() -> None:
     parser.add_argument("--study-dir", type=Path, default=Path("runs/study-full"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the study uses 1)")
     args = parser.parse_args()
-    cfg = study.StudyConfig(systems=(args.system,), size=args.size, seed=0, out_dir=str(args.out), progress=False)
+    cfg = StudyConfig(systems=(args.system,), size=args.size, seed=0, out_dir=str(args.out), progress=False)
     torch.set_num_threads(args.threads)
-    trained = {j.name: j for j in study.potential_zoo(args.system, cfg.study_size) if j.trained}
+    trained = {j.name: j for j in potential_zoo(args.system, cfg.study_size) if j.trained}
     if args.potential not in trained:
         parser.error(f"{args.potential!r} is not a trained potential of {args.system}; choose from {', '.join(trained)}")
     job = trained[args.potential]
     args.out.mkdir(parents=True, exist_ok=True)
     reused = (args.out / "model.pt").exists()
     t0 = time.perf_counter()
-    study._train_step(job, cfg, args.out)  # the study's own training step: same settings, same cache rules
+    train_step(job, cfg, args.out)  # the study's own training step: same settings, same cache rules
     print(f"reused the model already in {args.out}" if reused
           else f"retrained in {time.perf_counter() - t0:.0f} s with {args.threads} thread(s)")
     new = load_checkpoint(args.out / "model.pt")

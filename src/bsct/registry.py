@@ -21,7 +21,7 @@ from typing import Callable
 
 from bsct.potentials.ase_adapters import as_batched
 from bsct.potentials.protocol import BatchedPotential
-from bsct.runs import file_sha256
+from bsct.runs import BadInput, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,15 @@ def _lj(**kw):
 
 
 def _planted(**kw):
-    from bsct.potentials.pair import PlantedArtifact
+    from bsct.potentials.pair import Morse, PlantedArtifact
 
+    allowed = sorted(set(inspect.signature(PlantedArtifact).parameters) - {"morse_kwargs"}
+                     | set(inspect.signature(Morse).parameters))
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise BadInput(f"planted: unknown keyword(s) {', '.join(unknown)}; the keywords are {', '.join(allowed)}")
+    if kw.get("kind", "energy_step") not in PlantedArtifact.KINDS:
+        raise BadInput(f"planted: unknown kind {kw['kind']!r}; the kinds are {', '.join(PlantedArtifact.KINDS)}")
     kw.setdefault("kind", "energy_step")
     kw.setdefault("size", {"energy_step": 0.01, "force_step": 0.1, "curvature_step": 2.0,
                            "spurious_well": 0.02, "noise": 0.002, "nonconservative": 0.2}[kw["kind"]])
@@ -192,31 +199,72 @@ def spec_with_charge(spec: str, charge: int) -> str | None:
     return f"{base}[{args + ',' if args else ''}charge={int(charge)}]"
 
 
+def _check_keywords(spec: str, factory: Callable, kwargs: dict) -> None:
+    """Keyword arguments a built-in does not take: a clear error naming those it does."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return  # the factory checks them itself (planted)
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise BadInput(f"model {spec!r}: unknown keyword(s) {', '.join(unknown)}; it takes "
+                       f"{', '.join(params) or 'none'}")
+
+
+def _built(spec: str, make: Callable[[], object]) -> BatchedPotential:
+    """Call a factory; whatever it raises or returns that is not a model is a model that cannot
+    run (:class:`BadInput`, exit 2), named with the SPEC."""
+    try:
+        made = make()
+    except BadInput:
+        raise
+    except (ValueError, TypeError, ImportError, RuntimeError, OSError, KeyError, AttributeError,
+            NotImplementedError, AssertionError) as exc:
+        raise BadInput(f"model {spec!r} cannot be built: {type(exc).__name__}: {exc}") from exc
+    if made is None:
+        raise BadInput(f"model {spec!r}: its factory returned None, not an ASE calculator or a batched potential")
+    try:
+        return as_batched(made)
+    except TypeError as exc:
+        raise BadInput(f"model {spec!r}: {exc}") from exc
+
+
 def load_potential(spec) -> BatchedPotential:
-    """Resolve SPEC (see module docstring) or pass an object through ``as_batched``."""
+    """Resolve SPEC (see module docstring) or pass an object through ``as_batched``.
+
+    A SPEC that names no model, or a model that cannot be built, raises :class:`BadInput`
+    (a ``ValueError``)."""
     if not isinstance(spec, str):
-        return as_batched(spec)
+        return as_batched(spec)  # a wrong object from Python code is a TypeError
     named = _named_factory(spec)
     if named is not None:
         factory, args, kwargs = named
-        return as_batched(factory(*args, **kwargs))
+        _check_keywords(spec, factory, kwargs)
+        return _built(spec, lambda: factory(*args, **kwargs))
     if spec.endswith((".pt", ".pth", ".ckpt")) or Path(spec).is_file():
         try:
             from bsct.model.checkpoint import load_checkpoint_potential
         except ImportError as exc:
             raise ValueError(f"{spec}: checkpoints need the bsct.model package ({exc})") from exc
-        return load_checkpoint_potential(spec)
+        try:
+            return load_checkpoint_potential(spec)
+        except (ValueError, RuntimeError, TypeError, KeyError, EOFError) as exc:
+            raise BadInput(str(exc) if isinstance(exc, ValueError) else
+                           f"{spec}: cannot load this checkpoint ({type(exc).__name__}: {exc})") from exc
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            raise ValueError(f"model {spec!r}: cannot import {module_name!r} ({exc}); is the package installed?") from exc
+            raise BadInput(f"model {spec!r}: cannot import {module_name!r} ({exc}); is the package installed?") from exc
+        except Exception as exc:  # noqa: BLE001 - a module that fails on import is a model that cannot run
+            raise BadInput(f"model {spec!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
         factory = getattr(module, attr, None)
         if factory is None:
-            raise ValueError(f"model {spec!r}: module {module_name!r} has no attribute {attr!r}")
-        return as_batched(factory())
-    raise ValueError(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
+            raise BadInput(f"model {spec!r}: module {module_name!r} has no attribute {attr!r}")
+        if not callable(factory):
+            raise BadInput(f"model {spec!r}: {attr!r} is not callable")
+        return _built(spec, factory)
+    raise BadInput(f"unknown model {spec!r}; built-ins are {sorted(BUILTINS)}, or give module:factory or a checkpoint path")
 
 
 class ModelByCharge:

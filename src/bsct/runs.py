@@ -157,3 +157,260 @@ def cached_step(path: str | Path, settings: dict, compute: Callable[[], dict], f
     write_json(path, clean_json(record))  # atomic: a killed step leaves no half-written result
     record["cached"] = False
     return record
+
+
+# ---------------------------------------------------------------- exit codes, run folders, threads
+#
+# What every command shares about how a run ends and where it writes. The CLI maps exceptions
+# to exit codes in one place (bsct.cli.exit_code_of); the sources raise these precise errors.
+
+EXIT_OK = 0  #: done, and under the gate (if any)
+EXIT_ABOVE_GATE = 1  #: done, result above the gate (--fail-above, --min-stable-fraction, demo misses)
+EXIT_BAD_INPUT = 2  #: bad input, or a model that cannot run: nothing trustworthy was computed
+EXIT_FAILED_EVALUATIONS = 3  #: the run finished, but some model evaluations failed (result incomplete)
+EXIT_SIGINT = 130  #: interrupted by SIGINT (Ctrl-C); finished pieces kept for --resume
+EXIT_SIGTERM = 143  #: interrupted by SIGTERM; finished pieces kept for --resume
+
+
+class BadInput(ValueError):
+    """Input the run cannot use (file, SPEC, option, output folder) or a model that cannot run: exit 2."""
+
+
+class RunDirInUse(BadInput):
+    """Another live process owns the output folder (holds its lock)."""
+
+
+class FailedEvaluations(RuntimeError):
+    """The run finished but some model evaluations failed: exit 3 (the result is incomplete)."""
+
+    def __init__(self, message: str, n_failed: int = 0):
+        super().__init__(message)
+        self.n_failed = n_failed
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT (so ``except Exception``
+    in the evaluators does not swallow it): exit 143."""
+
+
+def outcome_exit_code(*, n_failed: int = 0, above_gate: bool = False) -> int:
+    """The exit code of a run that finished: failed evaluations (3) win over the gate (1), since
+    a score of a model that did not run everywhere is not a score to gate on."""
+    if n_failed:
+        return EXIT_FAILED_EVALUATIONS
+    return EXIT_ABOVE_GATE if above_gate else EXIT_OK
+
+
+LOCK_NAME = ".bsct.lock"
+TEMPORARY_FILES = (".*.tmp", "*.tmp.npz")  #: what an atomic write leaves when killed mid-write
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class RunDir:
+    """A run owns its output folder while it runs: ``with RunDir(out, resume, overwrite, owned):``.
+
+    On entry, before any work: ``out`` must be a folder that can be created and written (else
+    :class:`BadInput`); the lock ``out/.bsct.lock`` is taken with ``fcntl.flock`` (a second
+    live run is refused with :class:`RunDirInUse` naming the holder's PID; the file is removed
+    when the run ends and the lock dies with its process, so a killed run leaves no stale
+    lock, only a file the next run takes over); without ``resume`` a folder that
+    already holds anything is refused unless ``overwrite``, which deletes the entries matching
+    ``owned`` (glob patterns of what this command writes) and nothing else. Never emptied silently.
+    """
+
+    def __init__(self, out: str | Path, resume: bool = False, overwrite: bool = False,
+                 owned: Iterable[str] = (), command: str = "bsct"):
+        self.out = Path(out)
+        self.resume, self.overwrite = resume, overwrite
+        self.owned = tuple(owned)
+        self.command = command
+        self._fh = None
+
+    def __enter__(self) -> "RunDir":
+        import errno
+        import fcntl
+
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"--out {out}: is a file, not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"--out {out}: cannot create it ({exc.strerror or exc})") from exc
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise BadInput(f"--out {out}: not writable")
+        lock = out / LOCK_NAME
+        while True:
+            try:
+                fh = open(lock, "a+")
+            except OSError as exc:
+                raise BadInput(f"--out {out}: not writable ({exc.strerror or exc})") from exc
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                fh.close()
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise RunDirInUse(f"--out {out}: in use by another bsct run (PID {holder}); wait for it to "
+                                      "finish or choose another --out") from None
+                raise BadInput(f"--out {out}: cannot lock {lock} ({exc.strerror or exc})") from exc
+            try:  # the holder removes the file when it ends: make sure ours is still the one at the path
+                if os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
+        self._fh = fh
+        try:
+            self._claim()
+        except BaseException:
+            self.release()
+            raise
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        return self
+
+    def _claim(self) -> None:
+        present = sorted(p.name for p in self.out.iterdir() if p.name != LOCK_NAME)
+        if not present or self.resume:
+            return
+        if not self.overwrite:
+            shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+            raise BadInput(f"--out {self.out}: already holds a run ({shown}); pass --resume to continue it, "
+                           "--overwrite to replace it, or choose another --out")
+        removed = [name for name in present if self._owns(name)]
+        for name in removed:
+            _remove(self.out / name)
+        kept = [name for name in present if not self._owns(name)]
+        log.info("--overwrite: removed %s from %s%s", removed or "nothing", self.out,
+                 f" (kept {kept}: not written by `{self.command}`)" if kept else "")
+
+    def _owns(self, name: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        return any(fnmatchcase(name, pattern) for pattern in self.owned + TEMPORARY_FILES)
+
+    def release(self) -> None:
+        if self._fh is not None:
+            import fcntl
+
+            (self.out / LOCK_NAME).unlink(missing_ok=True)  # before unlocking: a waiter then retries
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota if any."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def idle_cpus() -> int:
+    """CPUs not already busy: :func:`available_cpus` less the 1-minute load average (at least 1)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, min(available_cpus(), round(available_cpus() - load)))
+
+
+def default_threads(workers: int = 1, max_threads: int = 4) -> int:
+    """Threads per process when the user gives none: the idle CPUs (at most ``max_threads``),
+    split over ``workers`` processes. Never oversubscribed: on a busy machine torch's default
+    (one thread per core) makes small systems many times slower than one thread (threads spin
+    waiting for each other: CHGNet on one water molecule, 125 s vs 8.8 s on 2 busy cores)."""
+    return max(1, min(idle_cpus(), max_threads) // max(1, workers))
+
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def configure_threads(threads: int | None, workers: int = 1) -> int:
+    """Threads per process (this one and each worker): ``threads`` or :func:`default_threads`.
+
+    Sets torch's intra-op threads here and the OpenMP/MKL/BLAS environment, which worker
+    processes inherit; returns the count used."""
+    n = threads if threads is not None else default_threads(workers)
+    if n < 1:
+        raise BadInput(f"--threads must be >= 1, got {n}")
+    for key in THREAD_ENV:
+        os.environ[key] = str(n)
+    import torch
+
+    torch.set_num_threads(n)
+    return n
+
+
+def terminate_pool(executor) -> None:
+    """Stop a ``ProcessPoolExecutor`` now: cancel what has not started, terminate the workers (on
+    SIGINT/SIGTERM the parent must not leave them computing), and reap them."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # shutdown forgets them
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+
+
+def init_worker_signals() -> None:
+    """In a pool worker: SIGTERM ends it at once (a forked worker must not inherit the parent's
+    handler, which would turn it into an exception the pool reports and survives), SIGINT is
+    left to the parent (Ctrl-C reaches the whole process group; the parent stops the pool), and
+    on Linux the worker gets SIGTERM when its parent dies, even by SIGKILL."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], object]:
+    """A package's ``__getattr__`` (PEP 562) that imports an exported name's module on first use,
+    so ``import bsct.<package>`` (and ``bsct --help``) loads no torch, ASE or numpy.
+
+    ``exports`` maps each public name to the module that defines it::
+
+        __getattr__ = lazy_exports(__name__, {"run_md_stability": "bsct.md.run"})
+    """
+
+    def __getattr__(name: str):
+        if name in exports:
+            import importlib
+
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

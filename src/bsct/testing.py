@@ -112,7 +112,8 @@ def check_potential(
 
 
 def assert_smooth(model, data, max_score: float = 0.0, **bsct_options):
-    """A pytest-ready gate: run BSCT and fail with every artifact listed if the score is too high.
+    """A pytest-ready gate: run BSCT and fail with every artifact listed if the score is too high,
+    or with the failures listed if any evaluation failed (a model that did not run never passes).
 
         def test_my_potential_is_smooth():
             assert_smooth(MyPotential(), "tests/data/structures.extxyz", max_score=0.5)
@@ -123,7 +124,12 @@ def assert_smooth(model, data, max_score: float = 0.0, **bsct_options):
 
     bsct_options.setdefault("progress", False)
     report = run_bsct(model, data, **bsct_options)
-    if report.score > max_score:
+    if not report.complete:
+        raise AssertionError(
+            f"BSCT of {report.model} finished with failed evaluations: {report.n_failed_points} scan point(s) could "
+            "not be evaluated, so the score is incomplete and proves nothing:\n"
+            + "\n".join(f"  {m}" for m in report.failed_evaluations()))
+    if report.gate_score > max_score:
         lines = [f"  {a.bond_label}: {a.kind} at r = {a.r_angstrom:.3f} Å, size {a.size:.4g} {a.unit}" for a in report.artifacts]
-        raise AssertionError(f"BSCT score {report.score:.4f} > {max_score} for {report.model}:\n" + "\n".join(lines))
+        raise AssertionError(f"BSCT score {report.gate_score:.4f} > {max_score} for {report.model}:\n" + "\n".join(lines))
     return report

@@ -83,6 +83,7 @@ def test_reference_path_finds_packaged_and_reports_missing(tmp_path, monkeypatch
         reference_path("si", "train", size="full")
 
 
+@pytest.mark.slow
 def test_committed_full_molecules_set_is_valid():
     from bsct.data import reference_path
 

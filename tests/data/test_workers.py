@@ -13,6 +13,7 @@ TINY_CU = {"md32_300K": 3, "md32_600K": 0, "md32_1200K": 0, "md108": 0, "straine
            "vacancy": 0, "slab111": 0, "unseen_bcc": 2, "unseen_hcp": 0, "unseen_fcc100": 0, "unseen_fcc110": 0}
 
 
+@pytest.mark.slow
 def test_two_workers_write_the_same_files_as_one(monkeypatch, tmp_path):
     """The real Cu recipe cut to its MD, strained, rattled and one unseen task (a few frames each)."""
     monkeypatch.setitem(cu.SIZES, "ci", TINY_CU)  # counts are read in this process, tasks carry them

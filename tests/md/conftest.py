@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from ase.build import bulk
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny batches on a shared 2-core machine run 10x faster on one thread than on two that
-    # contend; restore the setting afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_thread):
+    """Every MD test on one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture

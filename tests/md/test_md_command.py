@@ -54,6 +54,7 @@ def test_cli_resume_with_other_settings_is_an_error(cu_file, tmp_path):
     assert main(_args(cu_file, out, "morse", "--no-plots", "--temperature", "600", "--resume")) == 2
 
 
+@pytest.mark.slow
 def test_killed_cli_run_resumes(cu_file, tmp_path):
     out = tmp_path / "killed"
     args = _args(cu_file, out, "morse", "--replicas", "6", "--batch-size", "1", "--time-ps", "0.4", "--no-plots")

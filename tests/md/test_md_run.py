@@ -31,6 +31,7 @@ def _strict_json(text: str):
     return json.loads(text, parse_constant=reject)
 
 
+@pytest.mark.slow
 def test_emt_cu_conserves_energy_over_1ps(cu32):
     cfg = MDConfig(time_ps=1.0, timestep_fs=2.0, equilibration_ps=0.0, replicas=1, temperature_k=300.0)
     result = run_md_stability("emt", [cu32], cfg)
@@ -41,6 +42,7 @@ def test_emt_cu_conserves_energy_over_1ps(cu32):
     assert result.summary["stable_fraction"] == 1.0
 
 
+@pytest.mark.slow
 def test_sw_si_conserves_energy_over_1ps(si8):
     cfg = MDConfig(time_ps=1.0, timestep_fs=1.0, equilibration_ps=0.0, replicas=1, temperature_k=300.0)
     run = run_md_stability("sw-si", [si8], cfg).runs[0]

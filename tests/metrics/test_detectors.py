@@ -151,6 +151,7 @@ def test_smooth_references_stay_quiet_at_coarse_and_fine_resolution(model, n_poi
     assert report.artifacts == [] and report.score == 0.0
 
 
+@pytest.mark.slow
 def test_smooth_references_in_crystals_stay_quiet():
     from ase.build import bulk
 

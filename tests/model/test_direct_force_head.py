@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from ase.build import bulk, molecule
 from scipy.spatial.transform import Rotation
 
@@ -10,14 +9,12 @@ from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(1, 6, 8, 29), dtype="float64", force_head="direct")
+DIRECT = dict(elements=(1, 6, 8, 29), dtype="float64", force_head="direct")
 
 
 @pytest.fixture
-def model():
-    torch.set_num_threads(1)
-    return build_model(named_config("final", **TINY), seed=0)
+def model(tiny, one_thread):
+    return build_model(named_config("final", **tiny(**DIRECT)), seed=0)
 
 
 def _forces(model, atoms):

@@ -12,16 +12,9 @@ from bsct.potentials.ase_adapters import TorchCalculator
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential
 from bsct.registry import load_potential
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(29,))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+CU_ONLY = dict(elements=(29,))
 
 
 def crystal():
@@ -31,8 +24,8 @@ def crystal():
 
 
 @pytest.mark.parametrize("extra", [{}, {"learn_temperature": True}, {"degree_embedding": True}])
-def test_round_trip_through_load_potential_and_ase(tmp_path, extra):
-    model = build_model(named_config("final", **TINY, **extra), seed=0)
+def test_round_trip_through_load_potential_and_ase(tiny, tmp_path, extra):
+    model = build_model(named_config("final", **tiny(**CU_ONLY, **extra)), seed=0)
     model.set_normalization(torch.tensor([-3.5]), 0.7)
     path = save_checkpoint(tmp_path / "m.pt", model, {"epochs": 1}, "abc123", [{"epoch": 1, "val_loss": 0.5}], {"val": {"loss": 0.5}})
 
@@ -60,11 +53,11 @@ def test_round_trip_through_load_potential_and_ase(tmp_path, extra):
     assert atoms.get_stress().shape == (6,)
 
 
-def test_a_field_added_later_keeps_old_configs_and_fingerprints_valid():
+def test_a_field_added_later_keeps_old_configs_and_fingerprints_valid(tiny):
     """degree_embedding came after models were trained: at its default it is not in to_dict()
     (the study's fingerprints and training resume keys hash that dict), and a config saved
     without it loads with the default; switched on, it is saved and adds parameters."""
-    plain, with_degree = named_config("final", **TINY), named_config("final", **TINY, degree_embedding=True)
+    plain, with_degree = named_config("final", **tiny(**CU_ONLY)), named_config("final", **tiny(**CU_ONLY, degree_embedding=True))
     assert "degree_embedding" not in plain.to_dict()
     assert ModelConfig.from_dict(plain.to_dict()) == plain
     assert ModelConfig.from_dict(with_degree.to_dict()) == with_degree
@@ -103,8 +96,8 @@ def test_broadened_smearing_is_wider():
     assert (wide.diff(dim=0).abs().max() < 0.6 * narrow.diff(dim=0).abs().max())
 
 
-def test_learned_temperature_gets_a_gradient_and_bad_overrides_fail():
-    model = build_model(named_config("+temperature", **TINY, learn_temperature=True), seed=0)
+def test_learned_temperature_gets_a_gradient_and_bad_overrides_fail(tiny):
+    model = build_model(named_config("+temperature", **tiny(**CU_ONLY, learn_temperature=True)), seed=0)
     out = model(AtomsBatch.from_atoms([crystal()], dtype=torch.float32), create_graph=True)
     (out.energy_ev.sum() + out.forces_ev_per_angstrom.pow(2).sum()).backward()
     temperature = model.blocks[0].attention.log_temperature

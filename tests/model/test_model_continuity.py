@@ -15,17 +15,10 @@ from bsct.model.neighborhood import X_DROP, log_fade
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=2, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(1, 6, 8), dtype="float64")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MOLECULES = dict(n_layers=2, elements=(1, 6, 8), dtype="float64")
 DELTAS = [1e-2, 1e-4, 1e-6]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def swap_cluster(t: float) -> Atoms:
@@ -55,8 +48,8 @@ def jumps(model, make, at):
 
 @pytest.mark.parametrize("name,extra", [("baseline", {}), ("+diffknn", {}), ("final", {}),
                                         ("final", {"degree_embedding": True})])
-def test_rank_swap(name, extra):
-    model = build_model(named_config(name, **TINY, k_neighbors=3, **extra), seed=0)
+def test_rank_swap(tiny, name, extra):
+    model = build_model(named_config(name, **tiny(**MOLECULES, k_neighbors=3, **extra)), seed=0)
     diff = jumps(model, swap_cluster, 0.0)
     if name == "baseline":  # hard k-NN: a finite step that does not shrink
         assert diff[-1] > 1e-4
@@ -68,8 +61,8 @@ def test_rank_swap(name, extra):
 
 @pytest.mark.parametrize("graph", ["knn", "diffknn", "radius"])
 @pytest.mark.parametrize("degree_embedding", [False, True])
-def test_neighbour_leaving_the_cutoff(graph, degree_embedding):
-    model = build_model(named_config("final", **TINY, k_neighbors=8, graph=graph, degree_embedding=degree_embedding),
+def test_neighbour_leaving_the_cutoff(tiny, graph, degree_embedding):
+    model = build_model(named_config("final", **tiny(**MOLECULES, k_neighbors=8, graph=graph, degree_embedding=degree_embedding)),
                         seed=0)
     diff = jumps(model, leaving_cluster, 4.0)  # the far H crosses r_cut = 4 Å
     if graph == "knn":
@@ -88,12 +81,12 @@ def test_neighbour_leaving_the_cutoff(graph, degree_embedding):
     assert 3.5 < rough[0] / rough[1] < 4.5, rough
 
 
-def test_diffknn_curve_is_smooth_along_a_scan():
+def test_diffknn_curve_is_smooth_along_a_scan(tiny):
     """Dense scan through the swap: second differences stay small everywhere for diffknn, not for knn."""
     t = np.linspace(-0.3, 0.3, 301)
     rough = {}
     for name in ["baseline", "final"]:
-        model = build_model(named_config(name, **TINY, k_neighbors=3), seed=0)
+        model = build_model(named_config(name, **tiny(**MOLECULES, k_neighbors=3)), seed=0)
         e = energies(model, [swap_cluster(x) for x in t])
         rough[name] = np.abs(np.diff(e, 2)).max()
     assert rough["final"] < 0.1 * rough["baseline"]

@@ -2,23 +2,15 @@
 
 import numpy as np
 import pytest
-import torch
 from ase.build import bulk, molecule
 
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=2, k_neighbors=8, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(1, 6, 8, 29), dtype="float64")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+MOLECULES_AND_CU = dict(n_layers=2, elements=(1, 6, 8, 29), dtype="float64")
 
 
 def energy(model, atoms):
@@ -28,8 +20,8 @@ def energy(model, atoms):
 @pytest.mark.parametrize("name,extra", [("baseline", {}), ("+diffknn", {}), ("+temperature", {}), ("final", {}),
                                         ("final", {"degree_embedding": True})])
 @pytest.mark.parametrize("system", ["crystal", "molecule"])
-def test_forces_are_minus_gradient(name, extra, system):
-    model = build_model(named_config(name, **TINY, **extra), seed=1)
+def test_forces_are_minus_gradient(tiny, name, extra, system):
+    model = build_model(named_config(name, **tiny(**MOLECULES_AND_CU, **extra)), seed=1)
     if system == "crystal":
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 1))
         atoms.rattle(0.1, seed=5)
@@ -46,8 +38,8 @@ def test_forces_are_minus_gradient(name, extra, system):
         assert forces[atom, axis] == pytest.approx(fd, abs=1e-7)
 
 
-def test_stress_is_strain_derivative():
-    model = build_model(named_config("final", **TINY), seed=1)
+def test_stress_is_strain_derivative(tiny):
+    model = build_model(named_config("final", **tiny(**MOLECULES_AND_CU)), seed=1)
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 1))
     atoms.rattle(0.1, seed=6)
     stress = model(AtomsBatch.from_atoms([atoms]), compute_stress=True).stress_ev_per_angstrom3[0].numpy()

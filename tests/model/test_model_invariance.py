@@ -10,22 +10,18 @@ from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=2, k_neighbors=8, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(1, 6, 8, 29), dtype="float64")
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MOLECULES_AND_CU = dict(n_layers=2, elements=(1, 6, 8, 29), dtype="float64")
 GRAPHS = ["knn", "diffknn", "radius"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded (thread start-up dominates on a busy 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+@pytest.fixture
+def model_for(tiny):
+    def make(graph, **kw):
+        return build_model(named_config("final", **tiny(**MOLECULES_AND_CU, graph=graph, **kw)), seed=0)
 
-
-def model_for(graph, **kw):
-    return build_model(named_config("final", **{**TINY, "graph": graph, **kw}), seed=0)
+    return make
 
 
 def crystal():
@@ -47,7 +43,7 @@ def evaluate(model, atoms):
 
 @pytest.mark.parametrize("graph", GRAPHS)
 @pytest.mark.parametrize("make", [crystal, mol])
-def test_rotation_and_translation(graph, make):
+def test_rotation_and_translation(model_for, graph, make):
     model = model_for(graph)
     atoms = make()
     e0, f0, s0 = evaluate(model, atoms)
@@ -64,7 +60,7 @@ def test_rotation_and_translation(graph, make):
 
 @pytest.mark.parametrize("graph", GRAPHS)
 @pytest.mark.parametrize("make", [crystal, mol])
-def test_permutation(graph, make):
+def test_permutation(model_for, graph, make):
     model = model_for(graph)
     atoms = make()
     e0, f0, _ = evaluate(model, atoms)
@@ -75,7 +71,7 @@ def test_permutation(graph, make):
 
 
 @pytest.mark.parametrize("graph", GRAPHS)
-def test_periodic_image_choice_and_supercell(graph):
+def test_periodic_image_choice_and_supercell(model_for, graph):
     model = model_for(graph)
     atoms = crystal()
     e0, f0, s0 = evaluate(model, atoms)
@@ -92,7 +88,7 @@ def test_periodic_image_choice_and_supercell(graph):
     np.testing.assert_allclose(s2[0].numpy(), s0[0].numpy(), atol=1e-9)
 
 
-def test_batch_equals_single_runs_and_inputs_unchanged():
+def test_batch_equals_single_runs_and_inputs_unchanged(model_for):
     model = model_for("diffknn")
     structures = [crystal(), mol()]
     batch = AtomsBatch.from_atoms(structures)
@@ -105,26 +101,26 @@ def test_batch_equals_single_runs_and_inputs_unchanged():
         np.testing.assert_allclose(out.forces_ev_per_angstrom[batch.system_idx == s].numpy(), f, atol=1e-10)
 
 
-def test_isolated_atom_and_float32():
+def test_isolated_atom_and_float32(tiny):
     from ase import Atoms
 
-    model = build_model(named_config("final", **{**TINY, "dtype": "float32"}), seed=0)
+    model = build_model(named_config("final", **tiny(**{**MOLECULES_AND_CU, "dtype": "float32"})), seed=0)
     out = model(AtomsBatch.from_atoms([Atoms("Cu", positions=[[0, 0, 0]])], dtype=torch.float32))
     assert out.energy_ev.shape == (1,) and out.forces_ev_per_angstrom.abs().max() == 0
     out64 = model(AtomsBatch.from_atoms([mol()]))  # float64 batch through a float32 model
     assert out64.energy_ev.dtype == torch.float64
 
 
-def test_unknown_element_is_refused():
-    model = build_model(named_config("baseline", **{**TINY, "elements": (29,)}), seed=0)
+def test_unknown_element_is_refused(tiny):
+    model = build_model(named_config("baseline", **tiny(**{**MOLECULES_AND_CU, "elements": (29,)})), seed=0)
     with pytest.raises(ValueError, match="not in the model's element list"):
         model(AtomsBatch.from_atoms([mol()]))
 
 
 @pytest.mark.parametrize("name", ["baseline", "+diffknn", "+temperature", "final"])
-def test_project_conformance_check(name):
+def test_project_conformance_check(tiny, name):
     from bsct.testing import check_potential
 
-    model = build_model(named_config(name, **TINY), seed=0)
+    model = build_model(named_config(name, **tiny(**MOLECULES_AND_CU)), seed=0)
     report = check_potential(model, [crystal(), mol()])
     assert all(np.isfinite(v) for v in report.values())

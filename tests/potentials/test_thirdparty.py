@@ -11,7 +11,7 @@ from bsct.registry import load_potential
 
 @pytest.mark.parametrize("spec, atoms", [
     ("chgnet", bulk("Cu", "fcc", a=3.61, cubic=True)),
-    ("sevennet-0", bulk("Si", "diamond", a=5.43)),
+    pytest.param("sevennet-0", bulk("Si", "diamond", a=5.43), marks=pytest.mark.slow),  # SevenNet loads fast below
 ])
 def test_pretrained_models_load_offline_and_match_their_own_calculator(spec, atoms):
     potential = load_potential(spec)

@@ -95,6 +95,9 @@ def test_a_failing_pair_keeps_its_error_and_the_others_go_on():
     h = records["H-H"]  # NaN below 0.5 Å: those points named, the rest scored
     assert h["n_failed_points"] == int((np.asarray(h["r_angstrom"]) < 0.5).sum()) > 0
     assert "non-finite" in h["errors"][0] and h["metrics"]["force-flip-times"] == 1
+    # failed points are reported as failures, not scored as an artifact, and the score says it is partial
+    assert h["complete"] is False and records["O-O"]["complete"] is False and "complete" not in records["Cu-Cu"]
+    assert h["artifacts"] == [] and h["bsct_components"]["nonfinite"] == 0
 
 
 def test_chunk_that_raises_is_retried_point_by_point():

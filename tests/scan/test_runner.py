@@ -71,15 +71,18 @@ def test_a_model_that_raises_on_some_points_keeps_the_rest():
     assert "model blew up" in curve.errors[0] and "r=3.0" in curve.errors[0]
 
 
-def test_nan_points_become_a_nonfinite_artifact_and_the_rest_is_analysed(tmp_path):
+def test_nan_points_are_failed_evaluations_not_artifacts_and_the_rest_is_analysed(tmp_path):
     pot = CountingMorse(nan_between=(4.0, 4.2))
     report = run_bsct(pot, [DIMER], progress=False, out_dir=tmp_path)
-    kinds = {a.kind for a in report.artifacts}
-    assert "nonfinite" in kinds
-    art = next(a for a in report.artifacts if a.kind == "nonfinite")
-    assert 4.0 <= art.r_angstrom <= 4.2
-    assert "non-finite" in report.results[0].curve.errors[0]
-    assert (tmp_path / "results.json").exists()
+    assert report.artifacts == []  # the smooth rest of the Morse curve is clean
+    curve = report.results[0].curve
+    r_failed = curve.r_angstrom[curve.failed_mask]
+    assert len(r_failed) == report.n_failed_points > 0 and ((r_failed > 4.0) & (r_failed < 4.2)).all()
+    assert not report.complete and np.isfinite(report.score)
+    assert "non-finite" in curve.errors[0]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["complete"] is False and data["n_failed_points"] == len(r_failed)
+    assert data["bonds"][0]["n_failed_points"] == len(r_failed) and "non-finite" in data["failed_evaluations"][0]
 
 
 def test_curve_save_load_round_trip(tmp_path):

@@ -11,23 +11,16 @@ from bsct.model.checkpoint import save_checkpoint
 from bsct.model.config import named_config
 from bsct.model.transformer import build_model
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8,
-            r_cut_angstrom=4.0, elements=(29,))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+CU_ONLY = dict(elements=(29,))
 
 
 @pytest.fixture(scope="module")
-def model_and_checkpoint(tmp_path_factory):
+def model_and_checkpoint(tiny, tmp_path_factory):
     """A float32 model, and its checkpoint path; a checkpoint SPEC loads in float64 (see
     ``load_checkpoint_potential``), so the object to compare with is the same model in float64."""
-    model = build_model(named_config("final", **TINY), seed=0)
+    model = build_model(named_config("final", **tiny(**CU_ONLY)), seed=0)
     model.set_normalization(torch.tensor([-3.7]), 0.5)
     path = str(save_checkpoint(tmp_path_factory.mktemp("ckpt") / "final.pt", model))
     return copy.deepcopy(model).to(torch.float64), path

@@ -19,15 +19,7 @@ from bsct.runs import ResumeMismatchError
 from bsct.train.loop import STATE_FILE, TrainConfig, check_no_saved_state, evaluate, train
 from bsct.train.toydata import emt_copper
 
-TINY = dict(hidden_dim=16, n_heads=2, n_vector_channels=4, n_layers=1, k_neighbors=8, n_rbf=8, r_cut_angstrom=4.0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cu_data(split: str, n: int):
@@ -48,8 +40,8 @@ def train_set():
 
 
 @pytest.mark.parametrize("name", ["baseline", "+diffknn", "+temperature", "final"])
-def test_each_named_config_lowers_the_loss(name, train_set):
-    cfg = named_config(name, **TINY)
+def test_each_named_config_lowers_the_loss(tiny, name, train_set):
+    cfg = named_config(name, **tiny())
     tc = TrainConfig(epochs=4, batch_size=2, lr=5e-3, ema_decay=0.0, warmup_fraction=0.0, progress=False, seed=0)
     start = build_model(cfg.__class__(**{**cfg.to_dict(), "elements": (29,)}), seed=0)
     start.set_normalization(torch.as_tensor(fit_reference_energies(train_set, (29,))), force_rms(train_set))
@@ -63,7 +55,7 @@ def test_each_named_config_lowers_the_loss(name, train_set):
             "force_mae_mev_per_angstrom"} <= set(result.metrics["val"])
 
 
-def test_bsct_callback_checkpoint_and_hash(train_set, tmp_path):
+def test_bsct_callback_checkpoint_and_hash(tiny, train_set, tmp_path):
     val = cu_data("val", 2)
     calls = []
 
@@ -72,7 +64,7 @@ def test_bsct_callback_checkpoint_and_hash(train_set, tmp_path):
         return energy_curve_roughness(potential, val[:1], n_points=40)
 
     tc = TrainConfig(epochs=2, batch_size=3, bsct_every_epochs=1, progress=False)
-    result = train(named_config("final", **TINY), train_set, val, tc, out_dir=tmp_path, score_fn=score,
+    result = train(named_config("final", **tiny()), train_set, val, tc, out_dir=tmp_path, score_fn=score,
                    test_structures=val)
     assert len(calls) == 2 and all(np.isfinite(h["bsct_score"]) for h in result.history)
     assert set(result.metrics) == {"val", "test"}
@@ -84,18 +76,18 @@ def test_bsct_callback_checkpoint_and_hash(train_set, tmp_path):
     assert np.isfinite(out.energy_ev.item())
 
 
-def test_seeded_runs_repeat_and_early_stopping(train_set):
+def test_seeded_runs_repeat_and_early_stopping(tiny, train_set):
     tc = TrainConfig(epochs=10, batch_size=3, lr=0.0, patience_epochs=1, progress=False, seed=3)
-    a = train(named_config("baseline", **TINY), train_set, None, tc)
-    b = train(named_config("baseline", **TINY), train_set, None, tc)
+    a = train(named_config("baseline", **tiny()), train_set, None, tc)
+    b = train(named_config("baseline", **tiny()), train_set, None, tc)
     assert len(a.history) == 2  # no improvement with lr = 0: stops after `patience` stale epoch
     assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
 
 
-def test_interrupted_training_resumes_to_the_same_weights(train_set, tmp_path):
+def test_interrupted_training_resumes_to_the_same_weights(tiny, train_set, tmp_path):
     val = cu_data("val", 2)
     tc = TrainConfig(epochs=4, batch_size=2, lr=5e-3, bsct_every_epochs=1, progress=False, seed=1)
-    cfg = named_config("+diffknn", **TINY)
+    cfg = named_config("+diffknn", **tiny())
     straight = train(cfg, train_set, val, tc, out_dir=tmp_path / "straight", score_fn=lambda pot: 0.0)
     assert not (tmp_path / "straight" / STATE_FILE).exists()  # removed once model.pt is written
 
@@ -121,9 +113,9 @@ def test_interrupted_training_resumes_to_the_same_weights(train_set, tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_saved_state_of_other_settings_is_refused_on_resume_and_replaced_without(train_set, tmp_path):
+def test_saved_state_of_other_settings_is_refused_on_resume_and_replaced_without(tiny, train_set, tmp_path):
     tc = TrainConfig(epochs=2, batch_size=2, progress=False, seed=1)
-    cfg = named_config("baseline", **TINY)
+    cfg = named_config("baseline", **tiny())
 
     def stop(pot):
         raise KeyboardInterrupt
@@ -175,7 +167,7 @@ def test_bsct_score_in_the_loop_scores_a_float32_model_in_float64_without_touchi
     assert model.dtype == torch.float32  # the training copy is not cast
 
 
-def test_cli_train(tmp_path):
+def test_cli_train(tiny, tmp_path):
     from ase.io import write
 
     from bsct.cli import main
@@ -183,7 +175,7 @@ def test_cli_train(tmp_path):
     write(tmp_path / "train.extxyz", emt_copper(3, seed=0))
     write(tmp_path / "val.extxyz", emt_copper(2, seed=1))
     config = tmp_path / "cfg.json"
-    config.write_text(json.dumps({"model": {"preset": "+temperature", **TINY}, "train": {"batch_size": 2}}))
+    config.write_text(json.dumps({"model": {"preset": "+temperature", **tiny()}, "train": {"batch_size": 2}}))
     out = tmp_path / "run"
     rc = main(["train", "--config", str(config), "--data", str(tmp_path / "train.extxyz"), "--val",
                str(tmp_path / "val.extxyz"), "--out", str(out), "--epochs", "1", "--no-progress", "--set", "k_neighbors=6"])
@@ -195,7 +187,7 @@ def test_cli_train(tmp_path):
     assert load_potential(str(out / "model.pt")).config.k_neighbors == 6
 
 
-def test_cli_train_refuses_a_saved_state_without_resume_and_continues_it_with(tmp_path, caplog):
+def test_cli_train_refuses_a_saved_state_without_resume_and_continues_it_with(tiny, tmp_path, caplog):
     import logging
 
     from ase.io import read, write
@@ -205,7 +197,7 @@ def test_cli_train_refuses_a_saved_state_without_resume_and_continues_it_with(tm
     write(tmp_path / "train.extxyz", emt_copper(3, seed=0))
     write(tmp_path / "val.extxyz", emt_copper(2, seed=1))
     config = tmp_path / "cfg.json"
-    config.write_text(json.dumps({"model": {"preset": "baseline", **TINY}, "train": {"batch_size": 2}}))
+    config.write_text(json.dumps({"model": {"preset": "baseline", **tiny()}, "train": {"batch_size": 2}}))
     out = tmp_path / "run"
     args = ["train", "--config", str(config), "--data", str(tmp_path / "train.extxyz"), "--val",
             str(tmp_path / "val.extxyz"), "--out", str(out), "--epochs", "2", "--bsct-every", "1", "--no-progress"]
@@ -219,7 +211,7 @@ def test_cli_train_refuses_a_saved_state_without_resume_and_continues_it_with(tm
     # the same run as the command's, interrupted after its first epoch was saved
     tc = TrainConfig(batch_size=2, epochs=2, bsct_every_epochs=1, progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train(named_config("baseline", **TINY), read(tmp_path / "train.extxyz", ":"), read(tmp_path / "val.extxyz", ":"),
+        train(named_config("baseline", **tiny()), read(tmp_path / "train.extxyz", ":"), read(tmp_path / "val.extxyz", ":"),
               tc, out_dir=out, score_fn=killed_in_epoch_2)
     state = (out / STATE_FILE).read_bytes()
     with caplog.at_level(logging.INFO):

@@ -76,7 +76,8 @@ def _generate(args) -> int:
 
     # tblite's OpenMP threads busy-wait; on a shared small machine one thread is several times
     # faster for the xTB systems (set OMP_NUM_THREADS yourself to override)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.threads is None:  # --threads N overrides
+        os.environ["OMP_NUM_THREADS"] = "1"
     from pathlib import Path
 
     from bsct.data.generate import default_out_dir, generate

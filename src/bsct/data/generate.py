@@ -140,7 +140,10 @@ def _pool(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    from bsct.runs import init_worker_signals
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker_signals)
 
 
 def sample_frames(module, size: str, seed: int, executor=None, tick=lambda _n: None) -> tuple[list, list]:
@@ -260,6 +263,12 @@ def generate(
                   disable=not progress) as bar:
             flat = label_frames(items, module.METHOD, executor, chunksize=max(1, len(items) // (32 * workers)),
                                 tick=lambda: bar.update(1))
+    except BaseException:  # SIGINT/SIGTERM or an error: the workers must not outlive it
+        if executor is not None:
+            from bsct.runs import terminate_pool
+
+            terminate_pool(executor)
+        raise
     finally:
         if executor is not None:
             executor.shutdown()

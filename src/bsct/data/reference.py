@@ -135,3 +135,14 @@ def label(atoms: Atoms, method: ReferenceMethod, info: dict | None = None) -> At
     out.info["generator_version"] = GENERATOR_VERSION
     out.calc = SinglePointCalculator(out, **result)
     return out
+
+
+#: The potential SPEC (:func:`bsct.registry.load_potential`) of each system's reference method,
+#: as named in tables: the method that labelled the system's datasets.
+REFERENCES = {"cu": "emt", "si": "sw-si", "water": "gfn2-xtb", "molecules": "gfn2-xtb"}
+
+#: How to run each reference as a potential under test. GFN2-xTB gets a 100x tighter SCF than
+#: tblite's default (accuracy 1): at the default, SCF noise in the forces makes CH4 drift
+#: 0.24 meV/atom/ps in NVE (10 ps fail the 2 meV/atom limit); at 0.01 it drifts
+#: 0.002 meV/atom/ps (docs/md.md).
+REFERENCE_SPECS = {**REFERENCES, "water": "xtb:GFN2-xTB[accuracy=0.01]", "molecules": "xtb:GFN2-xTB[accuracy=0.01]"}

@@ -45,7 +45,9 @@ def fsd(args: argparse.Namespace) -> int:
         print(f"  failed  {s['system']}: {s['error']}")
     if args.out:
         print(f"report: {args.out}/report.html")
-    return 1 if result["failures"] else 0
+    from bsct.runs import outcome_exit_code
+
+    return outcome_exit_code(n_failed=len(result["failures"]))  # 3: systems the model failed on
 
 
 def add_make_scans_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,24 @@ def add_make_scans_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the choice of bonds and the random rotations")
     parser.add_argument("--elements", default=None, help="only systems made of these elements, e.g. H,C,N,O")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action="store_true", help="keep the finished systems in OUT (same --reference, "
+                        "--points and --seed) and make the rest; without it a non-empty OUT is refused")
+
+
+def _check_resume_set(args: argparse.Namespace) -> None:
+    """A resumed set must be labelled by the same reference with the same grid and seed."""
+    import json
+    from pathlib import Path
+
+    from bsct.runs import check_resume
+
+    manifest = Path(args.out) / "make_scans.json"
+    if args.resume and manifest.exists():
+        saved = json.loads(manifest.read_text())
+        keys = ("reference", "seed") + (() if args.relabel else ("n_points",))
+        wanted = {"reference": args.reference, "seed": args.seed, "n_points": args.points}
+        check_resume({k: saved.get(k) for k in keys}, {k: wanted[k] for k in keys}, manifest,
+                     hint="use another --out or the same --reference, --points and --seed")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -88,6 +108,7 @@ def make_scans(args: argparse.Namespace) -> int:
 
     from bsct.fsd.sets import generate_scans, relabel_set, system_complete
 
+    _check_resume_set(args)
     start = time.perf_counter()
     common = {"bond_types": _split(args.bonds), "seed": args.seed, "elements": _split(args.elements),
               "progress": not args.no_progress}
@@ -105,11 +126,16 @@ def make_scans(args: argparse.Namespace) -> int:
           f"labelled by {args.reference} in {time.perf_counter() - start:.1f} s; "
           f"score a model with: bsct fsd --model SPEC --data {args.out}")
     if complete < len(paths):
+        from bsct.runs import outcome_exit_code
+
         logging.getLogger("bsct").error("%d system(s) not written", len(paths) - complete)
-        return 1
+        return outcome_exit_code(n_failed=len(paths) - complete)
     return 0
 
 
 #: what `bsct.cli` dispatches to: each has ``add_arguments(parser)`` and ``run(args) -> int``
-FSD = SimpleNamespace(add_arguments=add_fsd_arguments, run=fsd)
-MAKE_SCANS = SimpleNamespace(add_arguments=add_make_scans_arguments, run=make_scans)
+#: ``OUTPUTS``: what each writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+FSD = SimpleNamespace(add_arguments=add_fsd_arguments, run=fsd,
+                      OUTPUTS=("fsd.json", "predictions", "plots", "report.html"))
+MAKE_SCANS = SimpleNamespace(add_arguments=add_make_scans_arguments, run=make_scans,
+                             OUTPUTS=("make_scans.json", "*-*"))  # OUT/<BOND>/<ID>/

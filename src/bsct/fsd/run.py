@@ -41,7 +41,7 @@ from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, evaluate
 from bsct.potentials.protocol import BatchedPotential
 from bsct.registry import ModelByCharge, potential_identity
-from bsct.runs import check_resume, versions, write_json
+from bsct.runs import check_resume, init_worker_signals, terminate_pool, versions, write_json
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(model, eps_ev_per_angstrom: float, max_atoms_per_call: int) -> None:
+    init_worker_signals()
     _WORKER.update(models=ModelByCharge(model), eps=eps_ev_per_angstrom, max_atoms=max_atoms_per_call)
 
 
@@ -332,9 +333,8 @@ def run_fsd(
                 try:
                     for fut in as_completed(futures):
                         handle(fut.result())
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
+                except BaseException:  # SIGINT/SIGTERM or an error: the workers must not outlive it
+                    terminate_pool(pool)
                     raise
         else:
             groups = [[p] for p in pending] if isinstance(probe, CalculatorPotential) else _groups(pending, max_atoms_per_call)

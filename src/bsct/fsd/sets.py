@@ -45,6 +45,7 @@ from ase.data import covalent_radii
 from ase.io import read, write
 from scipy.spatial.transform import Rotation
 
+from bsct.data.reference import REFERENCES  # reference SPEC of each of our datasets (as labelled)
 from bsct.potentials.evaluate import NON_FINITE, evaluate
 from bsct.registry import ModelByCharge
 from bsct.runs import versions, write_json
@@ -53,8 +54,6 @@ from bsct.scan.geometry import ScanRange, build_scan
 
 log = logging.getLogger(__name__)
 
-#: reference SPEC of each of our reference datasets (as they were labelled)
-REFERENCES = {"cu": "emt", "si": "sw-si", "water": "gfn2-xtb", "molecules": "gfn2-xtb"}
 
 
 # ---------------------------------------------------------------------------------- geometry

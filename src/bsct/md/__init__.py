@@ -9,6 +9,8 @@ Public API (imported lazily, so ``import bsct.md`` does not load torch)::
 
 from __future__ import annotations
 
+from bsct.runs import lazy_exports
+
 _EXPORTS = {
     "MDConfig": "bsct.md.run",
     "MDStabilityResult": "bsct.md.run",
@@ -24,11 +26,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bsct.md' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,6 +13,9 @@ import logging
 
 log = logging.getLogger(__name__)
 
+#: what the command writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("md_runs.jsonl", "md_summary.json", "md_traces.png")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model SPEC (e.g. emt, sw-si, morse, 'planted[kind=energy_step]', module:factory, checkpoint.pt)")

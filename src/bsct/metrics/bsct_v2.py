@@ -32,6 +32,7 @@ a 10× floor step scores log10(10) = 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,9 @@ from bsct.metrics.severity import boltzmann_weight, energy_above_minimum_ev
 from bsct.metrics.shape import curvature_steps, roughness
 from bsct.metrics.steps import energy_steps, force_steps
 from bsct.metrics.tail import residual_force, tail_bumps
+
+CONFIRMABLE_KINDS = ("energy_jump", "force_jump", "curvature_jump")
+"""Kinds a ``confirm`` callback re-examines (a local re-scan at a finer grid, as v1's refinement)."""
 
 MIN_SEGMENT_POINTS = 24
 """Shortest stretch the detectors run on: two 8-point step windows and a noise estimate."""
@@ -112,6 +116,7 @@ def analyse_arrays_v2(
     floors: FloorsV2 = FloorsV2(),
     bond_label: str = "",
     bond_type: str = "",
+    confirm: Callable[[Detection], Detection | None] | None = None,
 ) -> ScanAnalysisV2:
     """BSCT v2 of one scan (module docstring).
 
@@ -126,6 +131,9 @@ def analyse_arrays_v2(
         temperature_k: K for the weighted score; None = weight 1.
         include: (n,) bool, False for points not to score (collision guard); default all.
         floors: thresholds (:class:`FloorsV2`).
+        confirm: optional check of each step/kink detection (:data:`CONFIRMABLE_KINDS`) before
+            merging, e.g. a re-scan with the model at h/8; returns the detection (possibly
+            relocated) or None to drop it. Without it the coarse grid decides alone.
     """
     r = np.asarray(r_angstrom, float)
     e = np.asarray(energy_ev, float)
@@ -186,6 +194,9 @@ def analyse_arrays_v2(
         far = None if far_mask is None else np.asarray(far_mask, bool)[start:stop]
         detections += residual_force(rs, fs, sig_f, cutoff_angstrom, far, floors)
 
+    if confirm is not None:
+        checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
+        detections = [d for d in checked if d is not None]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
     weighted = []
     for m in merged:

@@ -2,10 +2,15 @@
 
 Across potentials: x = BSCT score (lower = smoother), y = MD stable fraction (higher = more
 stable), so a useful test shows a *negative* correlation; the paper reports |r| ≈ 0.88.
+
+:func:`correlate` correlates two samples; :func:`correlation_summary` does it for the rows of a
+study (one dict per potential) over the subsets of :func:`correlation_subsets`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,3 +78,64 @@ def correlate(x, y, n_bootstrap: int = 2000, seed: int = 0) -> Correlation:
 def cost_ratio(bsct_seconds, md_seconds) -> np.ndarray:
     """BSCT wall time over MD wall time, per potential (the paper reports about 0.1)."""
     return np.asarray(bsct_seconds, float) / np.asarray(md_seconds, float)
+
+
+#: Scores correlated with MD, by key prefix: "" = the BSCT score, "fsd_" = the paper's FSD.
+SCORES = (("", "bsct_score"), ("fsd_", "fsd_per_angstrom"))
+
+
+def correlation_subsets(rows: Sequence[dict]) -> dict[str, list[dict]]:
+    """The subsets of study rows that :func:`correlation_summary` correlates, by name.
+
+    Only rows with a BSCT score and an MD result count. ``all`` of them; ``without_planted``
+    when planted controls are present; ``same_protocol_without_planted`` when third-party models
+    are (their MD protocol is shorter: fewer replicas, shorter time); and, with several systems,
+    ``system_<name>`` per system: pooled rows mix systems whose scores and MD differ in scale,
+    while a developer compares models of one system.
+    """
+    usable = [r for r in rows if r.get("bsct_score") is not None and r.get("md_stable_fraction") is not None]
+    out = {"all": usable}
+    if any(r["kind"] == "planted" for r in usable):
+        out["without_planted"] = [r for r in usable if r["kind"] != "planted"]
+    if any(r["kind"] == "third_party" for r in usable):
+        out["same_protocol_without_planted"] = [r for r in usable if r["kind"] not in ("planted", "third_party")]
+    systems = list(dict.fromkeys(r["system"] for r in usable))
+    if len(systems) > 1:
+        for system in systems:
+            out[f"system_{system}"] = [r for r in usable if r["system"] == system]
+    return out
+
+
+def _subset_statistics(subset: Sequence[dict], n_bootstrap: int, seed: int) -> dict:
+    """``n``, the potentials, and per (score, MD measure) a :class:`Correlation` as a dict (or its error)."""
+    out: dict = {"n": len(subset), "potentials": [f"{r['system']}/{r['potential']}" for r in subset]}
+    with_fsd = [r for r in subset if r.get("fsd_per_angstrom") is not None]
+    for prefix, score_key in SCORES:
+        rs = with_fsd if prefix else subset
+        if prefix and len(rs) < 3:
+            continue
+        measures = {
+            "stable_fraction": [r["md_stable_fraction"] for r in rs],
+            "time_to_failure_fraction": [r["md_mean_time_to_failure_ps"] / r["md_duration_ps"] for r in rs],
+        }
+        for key, y in measures.items():
+            try:
+                c = correlate([r[score_key] for r in rs], y, n_bootstrap=n_bootstrap, seed=seed)
+                out[prefix + key] = dataclasses.asdict(c)
+            except ValueError as exc:
+                out[prefix + key] = {"error": str(exc)}
+    return out
+
+
+def correlation_summary(rows: Sequence[dict], n_bootstrap: int = 2000, seed: int = 0) -> dict:
+    """BSCT score vs MD stability across potentials (Pearson, Spearman, bootstrap 95 % CIs).
+
+    ``rows``: one dict per potential with ``system``, ``potential``, ``kind``, ``bsct_score``,
+    ``md_stable_fraction``, ``md_mean_time_to_failure_ps``, ``md_duration_ps`` and optionally
+    ``fsd_per_angstrom``. Two MD measures: the stable fraction, and the
+    mean time to failure as a fraction of the run, which still ranks potentials when every
+    replica fails. Lower BSCT = smoother, so a working test gives negative correlations. The
+    same statistics for the paper's FSD (lower = smoother; with at least 3 FSD values) sit under
+    ``fsd_<measure>`` keys. One entry per subset of :func:`correlation_subsets`.
+    """
+    return {name: _subset_statistics(subset, n_bootstrap, seed) for name, subset in correlation_subsets(rows).items()}

@@ -39,7 +39,9 @@ COMPONENTS = (
     "residual_force",
     "nonfinite",
 )
-"""Score components, highest order first: lower-order events near a higher one are echoes."""
+"""Score components, highest order first: lower-order events near a higher one are echoes.
+``nonfinite`` stays 0 (kept so the JSON keeps its keys): failed points are failed evaluations,
+reported beside the score, not artifacts."""
 
 
 @dataclass
@@ -145,6 +147,8 @@ def analyse_curve(
 
     With ``refine`` (a way to evaluate the model at extra bond lengths), every candidate jump
     is re-scanned at 8x resolution and dropped if it does not persist (:func:`confirm_jump`).
+    Points where E or a force is not finite (failed evaluations) are skipped, not scored; with
+    no finite point the score is NaN.
     """
     tol = tolerances
     r = curve.r_angstrom
@@ -158,12 +162,8 @@ def analyse_curve(
     def add(kind, r_at, size, unit, exc, detail=""):
         found.append(Artifact(kind, float(r_at), float(size), unit, float(exc), curve.label, curve.bond_type, detail))
 
-    # Non-finite points: one artifact per failed run.
-    if not ok.all():
-        for seg in _finite_segments(~ok, min_len=1):
-            add("nonfinite", r[seg.start], seg.stop - seg.start, "points", seg.stop - seg.start,
-                f"r = {r[seg.start]:.3f}-{r[seg.stop - 1]:.3f} Å")
-        excess["nonfinite"] = 1000.0 * float((~ok).mean())
+    # Non-finite points are failed evaluations, not a property of the model's smoothness: they
+    # are skipped here and reported as failures by the caller (the score is then incomplete).
 
     separation = tol.event_separation_points
     higher_order: list[float] = []  # r of events that make lower-order detectors echo
@@ -246,7 +246,8 @@ def analyse_curve(
                     f"fragments {curve.min_cross_distance_angstrom[idx[k]]:.2f} Å apart, cutoff {cutoff_angstrom:.2f} Å")
                 excess["residual_force"] = exc / tol.residual_force_ev_per_angstrom
 
-    score = float(sum(np.log10(1.0 + x) for x in excess.values()))
+    # Nothing evaluated: no score (NaN), rather than the 0 of a clean curve.
+    score = float(sum(np.log10(1.0 + x) for x in excess.values())) if ok.any() else float("nan")
     r_eq = float(r[eq_idx]) if ok.any() else float("nan")
     found.sort(key=lambda a: (a.r_angstrom, a.kind))
     peers = diatomic_metrics(r, e, f_r)

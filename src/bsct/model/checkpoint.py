@@ -51,7 +51,13 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, or needs pickled code
+        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Weights only" in str(exc):
+            reason = "it holds pickled Python objects, not only weights (refused: loading it could run code)"
+        raise ValueError(f"{path}: cannot read this checkpoint ({type(exc).__name__}: {reason})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a bsct Transformer MLIP checkpoint (format {FORMAT!r} expected)")
     return payload

@@ -168,6 +168,13 @@ def _fmt(value) -> str:
     return f"{value:.3g}"
 
 
+def _incomplete(rec: dict) -> str:
+    """Beside the score of a pair whose evaluation failed: the score covers only the points that ran."""
+    if rec.get("complete", True):
+        return ""
+    return f" <span style='color:#c00'>incomplete: {rec['n_failed_points']} point(s) failed</span>"
+
+
 def render_diatomics_html(data: dict, images: dict[str, bytes]) -> str:
     """One self-contained page: per pair Arena's numbers beside ours, every artifact, the plots."""
     esc = html.escape
@@ -175,7 +182,7 @@ def render_diatomics_html(data: dict, images: dict[str, bytes]) -> str:
     rows = "".join(
         f"<tr><td>{esc(p)}</td><td>{rec['n_points']}</td>"
         + "".join(f"<td>{_fmt(rec['metrics'].get(m))}</td>" for m in HTML_METRICS)
-        + f"<td><b>{_fmt(rec['bsct_score'])}</b></td><td>{len(rec['artifacts'])}</td>"
+        + f"<td><b>{_fmt(rec['bsct_score'])}</b>{_incomplete(rec)}</td><td>{len(rec['artifacts'])}</td>"
         f"<td>{esc('; '.join(rec['errors']))}</td></tr>"
         for p, rec in data["pairs"].items()
     )

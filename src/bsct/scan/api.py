@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from bsct.data.validate import validate_structures
 from bsct.metrics.detectors import Artifact, Tolerances
+from bsct.metrics.floors import FloorsV2
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
 from bsct.registry import load_potential, potential_identity
@@ -28,6 +29,7 @@ from bsct.runs import check_resume, fingerprint, versions, write_json
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
+from bsct.scan.score_v2 import BondAnalysisV2, analyse_bond_v2
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,41 @@ class BSCTConfig:
     tolerances: Tolerances = Tolerances()
     refine_jumps: bool = True
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL
+    score_version: str = "v1"
+    """``v1`` (the detectors of docs/metrics.md) or ``v2`` (noise-derived floors, merged artifacts,
+    collision guard, temperature weights: docs/metrics_v2.md). Default v1 until validation decides."""
+    temperature_k: float | None = None
+    """v2 only: the temperature (K) of the weighted score; None = unweighted."""
+    collision_fraction: float = 0.5
+    """v2 only: a pair scan is scored until a third atom is closer than this fraction of r."""
+    floors: FloorsV2 = FloorsV2()
+    """v2 only: detection floors and k_sigma."""
+
+    def __post_init__(self):
+        if self.score_version not in SCORE_VERSIONS:
+            raise ValueError(f"score_version must be one of {', '.join(SCORE_VERSIONS)}, not {self.score_version!r}")
+        if self.score_version == "v1" and self.temperature_k is not None:
+            raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
+        if self.temperature_k is not None and not self.temperature_k >= 0:
+            raise ValueError(f"temperature must be >= 0 K, not {self.temperature_k}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting; under v1 the v2-only settings are left out while at their defaults, so a
+        v1 run's JSON and fingerprint (resume, caches) are what they were before v2 existed."""
+        out = dataclasses.asdict(self)
+        if self.score_version == "v1":
+            for name in _V2_FIELDS:
+                if getattr(self, name) == _DEFAULTS[name]:
+                    del out[name]
+        return out
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())
+
+
+SCORE_VERSIONS = ("v1", "v2")
+_V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(BSCTConfig)}
 
 
 @dataclass
@@ -58,7 +89,7 @@ class BondResult:
     """One scanned bond: the raw curve and what the detectors made of it."""
 
     curve: ScanCurve
-    analysis: ScanAnalysis
+    analysis: ScanAnalysis | BondAnalysisV2
 
 
 @dataclass
@@ -87,10 +118,37 @@ class BSCTReport:
     cutoff_angstrom: float | None
     versions: dict[str, str] = field(default_factory=dict)
     resumed_model_seconds: float = 0.0
+    weighted_score: float | None = None
+    """v2: the mean over bond types of the mean weighted scan score (= ``score`` without a temperature)."""
 
     @property
     def artifacts(self) -> list[Artifact]:
         return [a for res in self.results for a in res.analysis.artifacts]
+
+    @property
+    def score_version(self) -> str:
+        return self.config.score_version
+
+    @property
+    def gate_score(self) -> float:
+        """The score a gate compares: v2 at a temperature judges the weighted score, else ``score``."""
+        if self.weighted_score is not None and self.config.temperature_k is not None:
+            return self.weighted_score
+        return self.score
+
+    @property
+    def n_failed_points(self) -> int:
+        """Scan points whose model evaluation failed (raised, or returned NaN/inf): never scored."""
+        return sum(res.curve.n_failed_points for res in self.results)
+
+    @property
+    def complete(self) -> bool:
+        """False when any evaluation failed: the score then covers only what could be evaluated."""
+        return self.n_failed_points == 0
+
+    def failed_evaluations(self, limit: int = 5) -> list[str]:
+        """The first ``limit`` failure messages, each prefixed with its bond."""
+        return [f"{res.curve.label}: {e}" for res in self.results for e in res.curve.errors][:limit]
 
     @property
     def n_points(self) -> int:
@@ -108,8 +166,21 @@ class BSCTReport:
         return write_report(self, out_dir, plots=plots, html=html)
 
 
+def _mean_of_scored(values) -> float:
+    """Mean of the finite values (a scan with nothing evaluated has a NaN score); NaN if none."""
+    values = list(values)
+    if all(np.isfinite(values)):
+        return float(np.mean(values))
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) -> tuple[float, dict[str, dict]]:
-    """Per bond type: mean scan score; overall: mean over types (each type weighs the same)."""
+    """Per bond type: mean scan score; overall: mean over types (each type weighs the same).
+
+    Scans with nothing evaluated (NaN score) are left out of the means; the report says the score
+    is incomplete. v2 results also get ``weighted_score`` per type (the same means).
+    """
     per_type: dict[str, dict] = {}
     for bond_type in sorted({r.curve.bond_type for r in results}):
         mine = [r for r in results if r.curve.bond_type == bond_type]
@@ -118,14 +189,23 @@ def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) ->
             for a in r.analysis.artifacts:
                 kinds[a.kind] = kinds.get(a.kind, 0) + 1
         per_type[bond_type] = {
-            "score": float(np.mean([r.analysis.score for r in mine])),
+            "score": _mean_of_scored(r.analysis.score for r in mine),
             "n_scans": len(mine),
             "n_found": selection.counts_found.get(bond_type, len(mine)),
             "n_artifacts": sum(kinds.values()),
             "artifact_kinds": dict(sorted(kinds.items())),
         }
-    score = float(np.mean([v["score"] for v in per_type.values()])) if per_type else float("nan")
+        if all(isinstance(r.analysis, BondAnalysisV2) for r in mine):
+            per_type[bond_type]["weighted_score"] = _mean_of_scored(r.analysis.weighted_score for r in mine)
+    score = _mean_of_scored(v["score"] for v in per_type.values()) if per_type else float("nan")
     return score, per_type
+
+
+def weighted_overall(per_type: dict[str, dict]) -> float | None:
+    """Mean over types of the weighted type scores (v2), None for v1."""
+    if not per_type or any("weighted_score" not in v for v in per_type.values()):
+        return None
+    return _mean_of_scored(v["weighted_score"] for v in per_type.values())
 
 
 def _load_structures(data) -> list[Atoms]:
@@ -138,19 +218,25 @@ def _load_structures(data) -> list[Atoms]:
     return list(data)
 
 
+def _run_manifest(config: BSCTConfig, model: str, identity: dict) -> dict:
+    """What a saved run (run.json) and each of its curves must match to be resumed."""
+    return {"model": model, "potential": identity, "config": config.fingerprint()}
+
+
 def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict, resume: bool) -> Path:
     """Curves live in out_dir/curves; a manifest makes sure a resumed run is the same run of the
     same potential (:func:`~bsct.registry.potential_identity`: a retrained checkpoint
-    at the same path is another potential)."""
+    at the same path is another potential). Without ``resume`` nothing is deleted up front:
+    each curve is replaced when its bond is scanned again (the CLI refuses such an --out unless
+    --overwrite), and a curve of another run is never read (its ``run_fingerprint`` differs)."""
     curves_dir = out_dir / "curves"
     manifest = out_dir / "run.json"
-    wanted = {"model": model, "potential": identity, "config": config.fingerprint()}
+    wanted = _run_manifest(config, model, identity)
     if manifest.exists() and resume:
         check_resume(json.loads(manifest.read_text()), wanted, out_dir, hint="use a new --out")
     elif manifest.exists() and any(curves_dir.glob("*.npz")) and not resume:
-        log.info("%s already holds curves; overwriting (pass resume=True / --resume to continue instead)", out_dir)
-        for old in curves_dir.glob("*.npz"):
-            old.unlink()
+        log.info("%s already holds curves; each is replaced as its bond is scanned (resume=True / --resume "
+                 "continues instead)", out_dir)
     curves_dir.mkdir(parents=True, exist_ok=True)
     write_json(manifest, wanted, indent=None)  # a kill mid-write must not leave a manifest resume cannot read
     return curves_dir
@@ -174,6 +260,8 @@ def run_bsct(
         config: a :class:`BSCTConfig`; keyword ``overrides`` replace single fields of it.
         out_dir: if given, each bond's raw curve is saved there as soon as it is scanned and the
             full report (JSON, PNGs, HTML) at the end; ``resume=True`` skips bonds already saved.
+        Overrides include ``score_version="v2"`` and ``temperature_k`` (:class:`BSCTConfig`).
+        Points whose evaluation failed are not scored: ``report.complete`` is then False.
     """
     t_start = time.perf_counter()
     config = dataclasses.replace(config or BSCTConfig(), **overrides)
@@ -190,32 +278,55 @@ def run_bsct(
              ", ".join(f"{t}: {n}/{selection.counts_found[t]}" for t, n in selection.counts_chosen.items()))
     curves_dir = _check_run_dir(Path(out_dir), config, str(name), identity, resume) if out_dir is not None else None
     cutoff = potential.cutoff_angstrom
+    v2 = config.score_version == "v2"
     results: list[BondResult] = []
     model_seconds, resumed_seconds, n_calls = 0.0, 0.0, 0
-    for bond in tqdm(selection.bonds, desc=f"BSCT {name}", unit="bond", disable=not progress):
+    run_fp = fingerprint(_run_manifest(config, str(name), identity))
+    bar = tqdm(total=len(selection.bonds) * config.scan_range.n_points, desc=f"BSCT {name}", unit="point",
+               disable=not progress)  # advances chunk by chunk within a bond
+    for bond in selection.bonds:
+        bar.set_postfix_str(bond.label, refresh=False)
         geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
-        if path is not None and resume and path.exists():
-            curve = ScanCurve.load(path)
+        curve = ScanCurve.load(path) if path is not None and resume and path.exists() else None
+        if curve is not None and curve.run_fingerprint != run_fp:
+            log.warning("%s: saved by another run (fingerprint %r, not %r); scanning it again", path,
+                        curve.run_fingerprint, run_fp)
+            curve = None
+        if curve is not None:
             resumed_seconds += curve.eval_seconds
+            bar.update(len(curve.r_angstrom))
         else:
-            curve = evaluate_scan(potential, geometry, config.max_atoms_per_call)
+            curve = evaluate_scan(potential, geometry, config.max_atoms_per_call, record_collisions=v2,
+                                  on_chunk=bar.update)
+            curve.run_fingerprint = run_fp
             if path is not None:
                 curve.save(path)
         model_seconds += curve.eval_seconds
         n_calls += curve.n_model_calls
         refine = _Refiner(potential, geometry) if config.refine_jumps else None
-        analysis = analyse_curve(curve, config.tolerances, cutoff, refine)
+        if v2:
+            if curve.mode == "pair" and curve.closest_third_atom_angstrom is None:  # a curve saved without it
+                curve.closest_third_atom_angstrom = geometry.closest_third_atom_angstrom()
+            analysis = analyse_bond_v2(curve, len(geometry.atoms), cutoff, config.temperature_k,
+                                       config.collision_fraction, config.floors, refine)
+        else:
+            analysis = analyse_curve(curve, config.tolerances, cutoff, refine)
         if refine is not None:
             model_seconds += refine.seconds
             n_calls += refine.calls
         results.append(BondResult(curve, analysis))
+    bar.close()
     score, per_type = aggregate_scores(results, selection)
     report = BSCTReport(
         model=str(name), config=config, selection=selection, results=results, score=score, per_type=per_type,
         wall_seconds=time.perf_counter() - t_start, model_seconds=model_seconds, n_model_calls=n_calls,
         cutoff_angstrom=cutoff, versions=versions(), resumed_model_seconds=resumed_seconds,
+        weighted_score=weighted_overall(per_type),
     )
+    if not report.complete:
+        log.warning("model %s: %d scan point(s) failed to evaluate; the score covers only the rest (incomplete). "
+                    "First: %s", name, report.n_failed_points, (report.failed_evaluations(1) or ["?"])[0])
     if out_dir is not None:
         report.save(out_dir)
     return report

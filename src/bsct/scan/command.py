@@ -1,4 +1,5 @@
-"""`bsct scan`: BSCT of one model on one dataset, written to a directory; exit 1 above a threshold."""
+"""`bsct scan`: BSCT of one model on one dataset, written to a directory; exit 1 above a threshold,
+3 when evaluations failed (the score is then incomplete)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 import logging
 
 log = logging.getLogger("bsct.scan")
+
+#: what a scan writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("run.json", "results.json", "curves", "plots", "report.html")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,14 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "for molecules where the bond is not in a ring")
     parser.add_argument("--bond-types", default=None, help="comma-separated bond types to scan, e.g. C-H,C-C")
     parser.add_argument("--no-refine", action="store_true", help="do not re-scan candidate jumps at 8x resolution")
+    parser.add_argument("--score-version", choices=["v1", "v2"], default="v1",
+                        help="v1: the detectors of docs/metrics.md (default until validated); v2: noise-derived "
+                        "floors, one artifact per defect, collision guard (docs/metrics_v2.md)")
+    parser.add_argument("--temperature", type=float, default=None, metavar="K",
+                        help="v2: also weight each artifact by exp(-dE/kT), dE its energy above the bond's minimum; "
+                        "--fail-above then judges the weighted score (default: none, unweighted)")
     parser.add_argument("--resume", action="store_true", help="continue a killed run, keeping finished bonds; "
                         "refuse an OUT of another model or settings")
 
 
 def run(args: argparse.Namespace) -> int:
     from bsct.data import resolve_data_arg
+    from bsct.runs import BadInput, outcome_exit_code
     from bsct.scan.api import BSCTConfig, run_bsct
     from bsct.scan.geometry import ScanRange
+
+    for option, value, least in (("--max-per-type", args.max_per_type, 1), ("--points", args.points, 8)):
+        if value < least:
+            raise BadInput(f"{option} must be >= {least}, got {value}")
 
     config = BSCTConfig(
         max_per_type=args.max_per_type,
@@ -40,13 +55,21 @@ def run(args: argparse.Namespace) -> int:
         scan_range=ScanRange(n_points=args.points),
         mode=args.mode,
         refine_jumps=not args.no_refine,
+        score_version=args.score_version,
+        temperature_k=args.temperature,
     )
     report = run_bsct(args.model, resolve_data_arg(args.data, default_split="test"), config, out_dir=args.out, resume=args.resume)
-    print(f"BSCT score {report.score:.4f} for {report.model}: {len(report.artifacts)} artifact(s) in "
-          f"{len(report.results)} scan(s); report in {args.out}/report.html")
+    weighted = f" (weighted at {args.temperature:g} K: {report.weighted_score:.4f})" if args.temperature is not None else ""
+    version = "" if report.score_version == "v1" else f" {report.score_version}"
+    print(f"BSCT{version} score {report.score:.4f}{weighted} for {report.model}: {len(report.artifacts)} "
+          f"artifact(s) in {len(report.results)} scan(s); report in {args.out}/report.html")
     for art in report.artifacts:
         print(f"  {art.bond_label:>24s}  {art.kind:<20s} r = {art.r_angstrom:7.3f} Å  size {art.size:.4g} {art.unit}  {art.detail}")
-    if args.fail_above is not None and report.score > args.fail_above:
-        log.error("BSCT score %.4f is above --fail-above %.4f", report.score, args.fail_above)
-        return 1
-    return 0
+    n_failed = report.n_failed_points  # failed model evaluations (points): not artifacts
+    above = args.fail_above is not None and report.gate_score > args.fail_above
+    if n_failed:  # exit 3: the run finished with failed evaluations, whatever the score
+        log.error("the run finished with failed evaluations: %d scan point(s) could not be evaluated, so the "
+                  "score is incomplete (first: %s)", n_failed, (report.failed_evaluations(1) or ["?"])[0])
+    elif above:
+        log.error("BSCT score %.4f is above --fail-above %.4f", report.gate_score, args.fail_above)
+    return outcome_exit_code(n_failed=n_failed, above_gate=above)

@@ -40,6 +40,9 @@ CASES = (
     DemoCase("planted-nonconservative", f"planted[kind=nonconservative,size=0.1,r_star_angstrom={R_STAR}]", "cu-dimer", "force_inconsistency", R_STAR),
 )
 
+#: what the demo writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("summary.json", "index.html", *(case.name for case in CASES))
+
 
 def demo_structure(name: str):
     from ase import Atoms
@@ -71,10 +74,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bsct.runs import BadInput
     from bsct.scan.api import run_bsct
 
     out = Path(args.out)
-    only = set(args.only.split(",")) if args.only else None
+    only = {name.strip() for name in args.only.split(",") if name.strip()} if args.only else None
+    unknown = sorted(only - {case.name for case in CASES}) if only is not None else []
+    if unknown or only == set():
+        raise BadInput(f"--only {args.only!r}: no demo case {', '.join(unknown) or '(empty)'}; the cases are "
+                       f"{', '.join(case.name for case in CASES)}")
     rows = []
     for case in CASES:
         if only and case.name not in only:

@@ -259,9 +259,14 @@ def run_pair(
 
 
 def pair_record(result: DiatomicResult) -> dict:
-    """JSON-ready record of one pair (NaN -> None by the writer)."""
+    """JSON-ready record of one pair (NaN -> None by the writer).
+
+    A pair with failed points (the model raised or returned NaN/inf) has ``complete: false``: its
+    failed points are not artifacts, ``bsct_score`` covers the points that ran (None if fewer
+    than 3 did) and ``errors`` names the failures.
+    """
     c, s = result.curve, result.score
-    return {
+    record = {
         "pair": result.pair,
         "elements": result.pair.split("-"),
         "n_points": len(c.r_angstrom),
@@ -284,6 +289,9 @@ def pair_record(result: DiatomicResult) -> dict:
         "model_seconds": c.eval_seconds,
         "n_model_calls": c.n_model_calls,
     }
+    if c.n_failed_points:  # failed points are not scored; the score (if any) covers the rest only
+        record["complete"] = False
+    return record
 
 
 def unsupported_pairs(potential: BatchedPotential, pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
@@ -414,6 +422,10 @@ def run_diatomics_to(
     records = run_diatomics(potential, pairs, done, grid, points_per_call=points_per_call, refine_jumps=refine_jumps,
                             progress=progress, on_pair=save, name=model)
     data["pairs"] = records
+    n_failed = sum(r["n_failed_points"] for r in records.values())
+    if n_failed:  # only then, so a clean run's file is what it always was
+        data["complete"] = False
+        data["n_failed_points"] = n_failed
     data["timings"] = {"wall_seconds": time.perf_counter() - t_start,
                        "model_seconds": sum(r["model_seconds"] for r in records.values()),
                        "n_model_calls": sum(r["n_model_calls"] for r in records.values()),

@@ -1,12 +1,15 @@
 """`bsct diatomics`: dimer curves on MLIP Arena's grid, Arena's metrics beside the BSCT score.
 
 Parses and calls :func:`bsct.scan.diatomics.run_diatomics_to`, which writes the files; prints one
-line per pair. Exit 1 when a pair failed.
+line per pair. Exit 3 when a pair failed (failed evaluations, bsct.runs.outcome_exit_code).
 """
 
 from __future__ import annotations
 
 import argparse
+
+#: what the command writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("diatomics.json", "plots", "report.html")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
               f"BSCT {_num(rec['bsct_score'])} ({len(rec['artifacts'])} artifact(s)){status}")
     print(f"{args.model}: {len(records)} pair(s) in {data['timings']['wall_seconds']:.1f} s; "
           f"report in {Path(args.out) / 'report.html'}")
-    return 1 if any(r["errors"] for r in records.values()) else 0
+    from bsct.runs import outcome_exit_code
+
+    return outcome_exit_code(n_failed=sum(bool(r["errors"]) for r in records.values()))  # 3: pairs that failed
 
 
 def _num(value) -> str:

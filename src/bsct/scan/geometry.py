@@ -20,6 +20,7 @@ import numpy as np
 from ase import Atoms
 
 from bsct.scan.bonds import Bond, molecular_fragments
+from bsct.scan.collisions import closest_third_atom_distance_angstrom
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,24 @@ class ScanGeometry:
         pos = self.positions_angstrom()
         diff = pos[:, a, None, :] - pos[:, None, b, :]
         return np.linalg.norm(diff, axis=-1).reshape(len(self.r_angstrom), -1).min(axis=1)
+
+
+    def closest_third_atom_angstrom(self) -> np.ndarray | None:
+        """(n_points,) closest approach of atom i or j to any other atom (pair mode only).
+
+        In fragment mode the fragments move rigidly, so :meth:`min_cross_distance_angstrom` plays
+        this role. See :mod:`bsct.scan.collisions`.
+        """
+        if self.mode != "pair":
+            return None
+        # In chunks of points: a skewed cell's minimum image tries 27+ shifts per vector, so
+        # 240 points x 2000 atoms at once would take gigabytes.
+        per_chunk = max(1, 100_000 // max(2 * len(self.atoms), 1))
+        r = self.r_angstrom
+        return np.concatenate([
+            closest_third_atom_distance_angstrom(self.positions_angstrom(r[lo:lo + per_chunk]), self.i, self.j,
+                                                 self.atoms.cell.array, self.atoms.pbc)
+            for lo in range(0, len(r), per_chunk)])
 
 
 def perpendicular_widths_angstrom(cell: np.ndarray) -> np.ndarray:

@@ -29,9 +29,12 @@ class ScanCurve:
         dx_dr: (n_atoms, 3) displacement per Å of bond length (the scan direction).
         r0_angstrom: the bond length in the input structure.
         min_cross_distance_angstrom: (n_points,) closest approach of the two fragments, or None.
+        closest_third_atom_angstrom: (n_points,) closest approach of a moving atom (i or j) to any
+            other atom, pair-mode scans of v2 (:mod:`bsct.scan.collisions`); None when not recorded.
         errors: one message per failed point ("point k at r=... : ...").
         eval_seconds: wall time spent in the model.
         n_model_calls: how many times the potential was called.
+        run_fingerprint: the run it belongs to (a resume recomputes a curve of another run).
     """
 
     label: str
@@ -49,6 +52,18 @@ class ScanCurve:
     errors: list[str] = field(default_factory=list)
     eval_seconds: float = 0.0
     n_model_calls: int = 0
+    closest_third_atom_angstrom: np.ndarray | None = None
+    run_fingerprint: str = ""
+
+    @property
+    def failed_mask(self) -> np.ndarray:
+        """(n_points,) True where the model's evaluation failed (raised, or gave NaN/inf)."""
+        ok = np.isfinite(self.energy_ev) & np.isfinite(self.forces_ev_per_angstrom).all(axis=(1, 2))
+        return ~ok
+
+    @property
+    def n_failed_points(self) -> int:
+        return int(self.failed_mask.sum())
 
     @property
     def scan_force_ev_per_angstrom(self) -> np.ndarray:
@@ -99,15 +114,20 @@ def evaluate_scan(
     potential: BatchedPotential,
     geometry: ScanGeometry,
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
+    record_collisions: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> ScanCurve:
     """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
 
     Failed or non-finite points are NaN and listed in ``errors``, one line per point.
+    ``record_collisions``: also record, in pair mode, each point's closest approach of a moving
+    atom to a third atom (BSCT v2's collision guard; v1 curves stay as they were).
+    ``on_chunk(n_points_done)`` after each call moves a progress bar within the bond.
     """
     r = geometry.r_angstrom
     start = time.perf_counter()
     per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
-    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call)
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk)
     errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
@@ -129,6 +149,7 @@ def evaluate_scan(
         errors=errors,
         eval_seconds=time.perf_counter() - start,
         n_model_calls=n_calls,
+        closest_third_atom_angstrom=geometry.closest_third_atom_angstrom() if record_collisions else None,
     )
 
 

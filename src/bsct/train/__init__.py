@@ -8,6 +8,8 @@ Public API (imported lazily)::
 
 from __future__ import annotations
 
+from bsct.runs import lazy_exports
+
 _EXPORTS = {
     "TrainConfig": "bsct.train.loop",
     "TrainResult": "bsct.train.loop",
@@ -19,11 +21,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'bsct.train' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

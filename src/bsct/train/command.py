@@ -30,6 +30,9 @@ log = logging.getLogger("bsct.train")
 
 CI_SYSTEMS = ("cu", "si", "water", "molecules")
 
+#: what training writes into --out (the CLI owns --out for the run: bsct.runs.RunDir)
+OUTPUTS = ("model.pt", "train_state.pt", "history.json", "metrics.json", "history.png")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="named config (baseline, +diffknn, +temperature, final) or a JSON/YAML file")
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from bsct.data import parse_ci_arg
     from bsct.data.io import read_structures
     from bsct.model.config import ModelConfig, named_config
+    from bsct.runs import BadInput
     from bsct.train.callbacks import default_score_fn
     from bsct.train.loop import TrainConfig, check_no_saved_state, train
 
@@ -105,10 +109,21 @@ def run(args: argparse.Namespace) -> int:
     preset = model_spec.pop("preset", None)
     for item in args.set:
         key, _, value = item.partition("=")
+        if not key.strip() or not value.strip():
+            from dataclasses import fields
+
+            raise BadInput(f"--set {item!r}: give KEY=VALUE, e.g. --set hidden_dim=32; the keys are "
+                           f"{', '.join(f.name for f in fields(ModelConfig))}")
         try:
             model_spec[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             model_spec[key.strip()] = value.strip()
+        default = getattr(ModelConfig(), key.strip(), None)
+        given = model_spec[key.strip()]
+        if isinstance(default, (int, float)) and not isinstance(given, (int, float)) or \
+                isinstance(default, bool) and not isinstance(given, bool):
+            raise BadInput(f"--set {item!r}: {key.strip()} takes a {type(default).__name__} "
+                           f"(default {default!r}), got {given!r}")
     model_config = named_config(preset, **model_spec) if preset else ModelConfig.from_dict(model_spec)
 
     train_spec = dict(spec.get("train", {}))

@@ -145,7 +145,9 @@ def evaluate(
     return {"loss": loss_sum / max(n, 1), **acc.metrics()}
 
 
-def _lr_lambda(total_steps: int, warmup_fraction: float, min_lr_ratio: float):
+def warmup_cosine_factor(total_steps: int, warmup_fraction: float, min_lr_ratio: float):
+    """Learning-rate factor per optimiser step: linear warm-up over ``warmup_fraction`` of the
+    steps, then cosine decay to ``min_lr_ratio`` (for ``torch.optim.lr_scheduler.LambdaLR``)."""
     warmup = max(1, int(round(warmup_fraction * total_steps)))
 
     def factor(step: int) -> float:
@@ -229,7 +231,7 @@ def train(
     total_steps = tc.epochs * steps_per_epoch
     if tc.max_steps is not None:
         total_steps = min(total_steps, tc.max_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, tc.warmup_fraction, tc.min_lr_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine_factor(total_steps, tc.warmup_fraction, tc.min_lr_ratio))
 
     history: list[dict] = []
     best_loss, best_state, stale, step, start_epoch = math.inf, copy.deepcopy(ema.state_dict()), 0, 0, 0

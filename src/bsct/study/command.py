@@ -14,6 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: What the study writes into --out (the CLI owns --out while it runs: bsct.runs.RunDir); every
+#: rerun continues the cache, so the study needs no --resume.
+OUTPUTS = ("study*.json", "ablation*.md", "cu", "si", "water", "molecules")
+ALWAYS_RESUMES = True
+
+#: (score, MD measure, file) of the pooled scatter plots; FSD ones only when the study scores FSD.
+SCATTER_FIGURES = (("bsct_score", "md_stable_fraction", "study_bsct_vs_md.png"),
+                   ("bsct_score", "time_to_failure_fraction", "study_bsct_vs_ttf.png"),
+                   ("fsd_per_angstrom", "md_stable_fraction", "study_fsd_vs_md.png"))
+#: (score, file) of the per-system scatter plots (MD stable fraction).
+BY_SYSTEM_FIGURES = (("bsct_score", "study_bsct_vs_md_by_system.png"),
+                     ("fsd_per_angstrom", "study_fsd_vs_md_by_system.png"))
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--systems", default="cu,si", help="comma-separated datasets: cu, si, water, molecules (default cu,si)")
@@ -38,18 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~bsct.study.config.StudyConfig` the arguments ask for."""
+    from bsct.study.config import StudyConfig
 
-    from bsct.study import (
-        StudyConfig,
-        StudyJobsFailed,
-        plot_correlation,
-        plot_correlation_by_system,
-        run_study,
-    )
-
-    cfg = StudyConfig(
+    return StudyConfig(
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()),
         size=args.size,
         out_dir=str(args.out),
@@ -62,36 +68,48 @@ def run(args: argparse.Namespace) -> int:
         fsd=not args.no_fsd,
         cached_only=args.cached_only,
     )
+
+
+def save_figures(result, fig_dir, fsd: bool) -> list:
+    """Draw the study's scatter plots into ``fig_dir`` (PNG, 150 dpi); return their paths."""
+    from pathlib import Path
+
+    from bsct.report.study_plots import plot_correlation, plot_correlation_by_system
+
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figures = [(plot_correlation, (result.rows, y_key, x_key), name)
+               for x_key, y_key, name in SCATTER_FIGURES if x_key == "bsct_score" or fsd]
+    figures += [(plot_correlation_by_system, (result.rows, result.correlation, "md_stable_fraction", x_key), name)
+                for x_key, name in BY_SYSTEM_FIGURES if x_key == "bsct_score" or fsd]
+    paths = []
+    for plot, plot_args, name in figures:
+        plot(*plot_args).savefig(fig_dir / name, dpi=150)
+        paths.append(fig_dir / name)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bsct.runs import EXIT_FAILED_EVALUATIONS
+    from bsct.study.executors import StudyJobsFailed
+    from bsct.study.run import run_study
+
+    cfg = config_from_args(args)
     _ = cfg.study_size  # unknown size -> ValueError before any work
     try:
         result = run_study(cfg, executor=args.executor, dask_address=args.dask_address, n_workers=args.workers)
     except StudyJobsFailed as exc:
         sys.stderr.write(f"bsct study: {exc}\n")
-        return 1
+        return EXIT_FAILED_EVALUATIONS  # the others finished; the failed jobs rerun on the next call
     if args.figures and len(result.rows) >= 2:
-        import matplotlib.pyplot as plt
-
-        fig_dir = Path(args.figures)
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        for x_key, y_key, name in (("bsct_score", "md_stable_fraction", "study_bsct_vs_md.png"),
-                                   ("bsct_score", "time_to_failure_fraction", "study_bsct_vs_ttf.png"),
-                                   ("fsd_per_angstrom", "md_stable_fraction", "study_fsd_vs_md.png")):
-            if x_key != "bsct_score" and not cfg.fsd:
-                continue
-            fig = plot_correlation(result.rows, y_key, x_key)
-            fig.savefig(fig_dir / name, dpi=150)
-            plt.close(fig)
-        for x_key, name in (("bsct_score", "study_bsct_vs_md_by_system.png"),
-                            ("fsd_per_angstrom", "study_fsd_vs_md_by_system.png")):
-            if x_key == "bsct_score" or cfg.fsd:
-                fig = plot_correlation_by_system(result.rows, result.correlation, "md_stable_fraction", x_key)
-                fig.savefig(fig_dir / name, dpi=150)
-                plt.close(fig)
+        save_figures(result, args.figures, cfg.fsd)
     sys.stdout.write((Path(args.out) / ("ablation.cached.md" if args.cached_only else "ablation.md")).read_text())
     return 0
 
 
-if __name__ == "__main__":  # `python -m bsct.study_command ...` before the subcommand is registered
+if __name__ == "__main__":  # `python -m bsct.study.command ...`
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
