@@ -12,7 +12,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.io import write
 
 from bsct.cli import main
-from bsct.data.validate import ModelCannotEvaluate, NonFiniteInput, OverlappingAtoms, TooFewAtoms, UnsupportedElement
+from bsct.data.validate import NonFiniteInput, OverlappingAtoms, TooFewAtoms, UnsupportedElement
 from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.registry import load_potential
 from bsct.scan.api import run_bsct
@@ -62,10 +62,18 @@ def test_nan_and_overlapping_positions_and_a_lone_atom_are_refused():
         run_bsct("morse", Atoms("Cu"), progress=False)
 
 
-def test_a_calculator_that_raises_everywhere_cannot_run_instead_of_scoring():
-    with pytest.raises(ModelCannotEvaluate, match="RuntimeError: cannot evaluate anything"):
-        run_bsct(CalculatorPotential(_Counting(fail=True), name="broken"),
-                 Atoms("CuAg", positions=[[0, 0, 0], [2.6, 0, 0]]), progress=False)
+class _NoSilver(_Counting):
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        self.fail = 47 in atoms.numbers
+        super().calculate(atoms, properties, system_changes)
+
+
+def test_an_undeclared_model_failing_on_one_element_is_refused_naming_it():
+    calc = _NoSilver()
+    with pytest.raises(UnsupportedElement, match="model no-ag cannot evaluate Ag: a Ag-Ag dimer fails .* while Cu pass"):
+        run_bsct(CalculatorPotential(calc, name="no-ag"), Atoms("CuAg", positions=[[0, 0, 0], [2.6, 0, 0]]),
+                 progress=False)
+    assert calc.calls == 3  # the probe only: the structure, then one dimer per element
 
 
 def test_scan_command_exits_2_naming_file_frame_and_element(tmp_path, caplog):

@@ -12,7 +12,8 @@ Elements are asked of the potential. A potential may declare ``supported_element
 - ``None``: any element (the analytic pair potentials, one form for every species);
 - absent: unknown; then, where allowed (``probe=True``), one model call on the first frame
   that brings new elements, and, if it fails, one call on a dimer of each of its elements names
-  the element the model cannot evaluate.
+  the elements the model cannot evaluate (when others pass; a model failing on everything is
+  left to the test, which reports failed evaluations).
 
 Every refusal is an :class:`InvalidInput`, a ``ValueError`` (and a
 :class:`~bsct.data.io.DatasetError`, so handlers of reader errors catch it too).
@@ -28,16 +29,17 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
 from bsct.data.io import MIN_DISTANCE_ANGSTROM, DatasetError, closest_pair
+from bsct.runs import BadInput
 
 __all__ = [
-    "InvalidInput", "NonFiniteInput", "OverlappingAtoms", "TooFewAtoms", "UnsupportedElement", "ModelCannotEvaluate",
+    "InvalidInput", "NonFiniteInput", "OverlappingAtoms", "TooFewAtoms", "UnsupportedElement",
     "validate_structures", "check_elements", "refuse_unsupported", "declared_elements", "describe_elements",
     "unsupported_in", "potential_name", "MIN_DISTANCE_ANGSTROM",
 ]
 
 
-class InvalidInput(DatasetError):
-    """Input a model must not be called on; ``str(exc)`` names the source, the frame and the problem."""
+class InvalidInput(DatasetError, BadInput):
+    """Input a model must not be called on (exit 2); ``str(exc)`` names the source, the frame and the problem."""
 
 
 class NonFiniteInput(InvalidInput):
@@ -62,10 +64,6 @@ class UnsupportedElement(InvalidInput):
     def __init__(self, source, frame_index, problem, elements: Sequence[str]):
         super().__init__(source, frame_index, problem)
         self.elements = tuple(elements)
-
-
-class ModelCannotEvaluate(InvalidInput):
-    """The model raised on the input structure itself, before any test began."""
 
 
 _UNDECLARED = object()
@@ -222,28 +220,24 @@ def _dimer(symbol: str) -> Atoms:
 
 
 def _probe(structures: Sequence[Atoms], potential, source, name: str) -> None:
-    """One call on the first frame bringing new elements; if it fails, a dimer per element names the culprit.
+    """One call on the first frame bringing new elements; if it fails, a dimer per element.
 
-    A frame that fails while every dimer passes raises :class:`ModelCannotEvaluate` when the
-    model raised, and passes when it only returned NaN (that is the model's own failure, which
-    the test records)."""
+    Refuses (:class:`UnsupportedElement`) only what the probe pins down: some elements' dimers
+    fail while others pass, so the model runs and those elements are what it cannot take. A
+    model that fails on every dimer, or on the frame alone, is left to the test, which records
+    its failed evaluations (exit 3): it cannot be told from a model that is broken everywhere."""
     seen: set[str] = set()
     for index, atoms in enumerate(structures):
         symbols = set(atoms.get_chemical_symbols())
         if symbols <= seen:
             continue
-        error = _failure(potential, atoms)
-        if error is not None:
-            failing = {s: _failure(potential, _dimer(s)) for s in sorted(symbols, key=lambda s: atomic_numbers[s])}
-            failing = {s: e for s, e in failing.items() if e is not None}
-            if failing and (len(failing) < len(symbols) or len(symbols) == 1):
-                first = next(iter(failing.items()))
+        if _failure(potential, atoms) is not None and len(symbols) > 1:
+            ordered = sorted(symbols, key=lambda s: atomic_numbers[s])
+            failing = {s: e for s in ordered if (e := _failure(potential, _dimer(s))) is not None}
+            if failing and len(failing) < len(symbols):
+                symbol, error = next(iter(failing.items()))
                 raise UnsupportedElement(
-                    source, index, f"model {name} cannot evaluate {', '.join(failing)}: a {first[0]}-{first[0]} "
-                                   f"dimer fails ({first[1]})", list(failing))
-            if failing:
-                raise ModelCannotEvaluate(source, index, f"model {name} fails on this structure and on a dimer of "
-                                                         f"each of its elements ({error})")
-            if not error.startswith("non-finite"):
-                raise ModelCannotEvaluate(source, index, f"model {name} fails on this structure ({error})")
+                    source, index, f"model {name} cannot evaluate {', '.join(failing)}: a {symbol}-{symbol} dimer "
+                                   f"fails ({error}) while {', '.join(s for s in ordered if s not in failing)} pass",
+                    list(failing))
         seen |= symbols
