@@ -311,7 +311,7 @@ def refuse_unsupported_pairs(potential: BatchedPotential, pairs: Sequence[tuple[
     if bad:
         elements = sorted({s for missing in bad.values() for s in missing}, key=lambda s: atomic_numbers[s])
         raise UnsupportedElement(
-            "diatomics", None, f"model {name} does not support {', '.join(elements)} (pair{'s' if len(bad) > 1 else ''} "
+            "--elements/--pairs", None, f"model {name} does not support {', '.join(elements)} (pair{'s' if len(bad) > 1 else ''} "
                                f"{', '.join(bad)}); it supports {describe_elements(declared_elements(potential))}",
             elements)
 
@@ -405,7 +405,7 @@ def run_diatomics_to(
         log.warning("%s: %d pair(s) left out, model does not support their elements", model, len(skipped))
         pairs = [(a, b) for a, b in pairs if pair_label(a, b) not in skipped]
         if not pairs:
-            raise UnsupportedElement("diatomics", None, f"model {model} supports none of the requested elements",
+            raise UnsupportedElement("--elements/--pairs", None, f"model {model} supports none of the requested elements",
                                      sorted({s for missing in skipped.values() for s in missing}))
     refuse_unsupported_pairs(potential, pairs, getattr(potential, "name", model))  # before any file is written
     data = {"schema": SCHEMA, "model": model, "potential": identity, "model_name": getattr(potential, "name", model),
