@@ -55,12 +55,15 @@ def _planted(**kw):
     return PlantedArtifact(**kw)
 
 
-def _emt(cutoff_angstrom: float | None = None):
+def _emt(cutoff_angstrom: float | None = None, reuse: bool = False):
+    """ASE's EMT; ``reuse=True`` keeps one calculator and its neighbour list across calls (faster,
+    equal to a fresh one only to ~1e-13 eV: see :class:`~bsct.potentials.ase_adapters.CalculatorPotential`)."""
     from ase.calculators.emt import EMT, parameters
 
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", supported_elements=set(parameters))
+    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", reuse=bool(reuse),
+                               supported_elements=set(parameters))
 
 
 def _sw_si(cutoff_angstrom: float = 3.77118):
@@ -73,7 +76,9 @@ def _sw_si(cutoff_angstrom: float = 3.77118):
     def factory():
         return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
 
-    return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si", supported_elements={"Si"})
+    # matscipy rebuilds its neighbour pairs on every call, so a kept calculator is bit-exact
+    return CalculatorPotential(factory, cutoff_angstrom=cutoff_angstrom, name="SW-Si", reuse=True,
+                               supported_elements={"Si"})
 
 
 def _xtb(method: str = "GFN2-xTB", charge: int | None = None, accuracy: float = 1.0, max_iterations: int = 250,

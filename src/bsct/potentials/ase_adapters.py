@@ -16,11 +16,29 @@ from bsct.potentials.protocol import AtomsBatch, BatchedPotential, PotentialOutp
 class CalculatorPotential:
     """An ASE calculator behind the batched interface, evaluated one configuration at a time.
 
-    ASE calculators keep state, so each configuration gets a fresh ``Atoms`` with the
-    calculator attached; pass ``calculator_factory`` (a zero-argument callable) instead of an
-    instance when the calculator must not be shared. ``supported_elements`` (symbols or atomic
-    numbers) declares the elements the calculator is parametrised for, so input validation can
-    refuse others before any call; left out, validation probes the calculator instead.
+    Each configuration gets its own ``Atoms`` with the calculator attached; ASE's
+    ``check_state`` tells the calculator what changed (positions, cell, numbers).
+
+    ``calculator`` is an instance (used for every call) or a zero-argument factory. With a factory
+    and ``reuse=False`` each call builds a fresh calculator, shared only by that call's frames;
+    with ``reuse=True`` the first one built is kept for the adapter's life. Reuse is right only
+    for calculators whose result depends on nothing but the atoms given, to the last bit:
+
+    - matscipy's Stillinger-Weber rebuilds its neighbour pairs on every call: reused (bit-exact).
+    - tblite starts each SCF from the previous wavefunction, so a kept calculator's result
+      depends on what it saw before: fresh per call.
+    - ASE's EMT and LennardJones keep a neighbour list with a 0.3 Å skin, rebuilt only when an
+      atom moved further. Building it is most of EMT's cost, but a kept list orders neighbours by
+      the kd-tree of the positions it was built at and EMT sums in that order, so a kept EMT
+      differs from a fresh one in the last bits (~1e-13 eV) in a few frames. EMT is fresh per
+      call by default (results stay as they were); ``emt[reuse=True]`` keeps it for speed
+      (docs/benchmarks.md, "Reused ASE calculators").
+
+    A kept calculator is not pickled: a copy sent to a worker process builds its own.
+
+    ``supported_elements`` (symbols or atomic numbers) declares the elements the calculator is
+    parametrised for, so input validation can refuse others before any call; left out,
+    validation probes the calculator instead.
     """
 
     def __init__(
@@ -31,8 +49,11 @@ class CalculatorPotential:
         name: str | None = None,
         periodic_only: bool = False,
         supported_elements: Collection[str | int] | None = None,
+        reuse: bool = False,
     ):
         self._calculator = calculator
+        self._reuse = reuse
+        self._kept: Calculator | None = None
         self.cutoff_angstrom = cutoff_angstrom
         self.conservative = conservative
         self.name = name or type(self._get_calculator()).__name__
@@ -57,7 +78,16 @@ class CalculatorPotential:
 
     def _get_calculator(self) -> Calculator:
         calc = self._calculator
-        return calc if isinstance(calc, Calculator) else calc()
+        if isinstance(calc, Calculator):
+            return calc
+        if not self._reuse:
+            return calc()
+        if self._kept is None:
+            self._kept = calc()
+        return self._kept
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_kept": None}
 
     def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
         energies, forces, stresses = [], [], []
