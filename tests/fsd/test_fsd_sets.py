@@ -287,3 +287,21 @@ def test_a_rattled_ring_with_a_stretched_bond_still_counts_as_a_ring():
     n_to_c = sorted(atoms.get_distance(n, c) for c in range(len(atoms)) if atoms[c].symbol == "C")[:2]
     assert n_to_c[1] > 1.2 * (covalent_radii[7] + covalent_radii[6])  # the ring is open at bond discovery's 1.2x
     assert not [p for p in plan_scans(structures, bond_types=["C-C"], per_type=None) if p.structure_idx in pyrrole]
+
+
+@pytest.mark.parametrize("problem", ["nan", "overlap"])
+def test_bad_input_is_refused_before_any_reference_call(tmp_path, problem):
+    """make-scans validates its structures like scan/md/fsd do: the frame and the atoms are named and
+    nothing is written (the reference is never called: it would fail on a NaN or an overlap)."""
+    from bsct.data.validate import InvalidInput
+
+    atoms = molecule("CH3CH2OH")
+    if problem == "nan":
+        atoms.positions[2, 0] = np.nan
+    else:
+        atoms.positions[3] = atoms.positions[2] + [0.1, 0.0, 0.0]
+    expected = "not finite (NaN or inf) at atom(s) 2" if problem == "nan" else "2 (O) and 3 (H) are 0.100 Å apart"
+    with pytest.raises(InvalidInput, match="frame 1") as info:
+        generate_scans([molecule("H2O"), atoms], "morse", tmp_path / "set", per_type=1, n_points=20, progress=False)
+    assert expected in str(info.value)
+    assert not any((tmp_path / "set").rglob("*.xyz"))

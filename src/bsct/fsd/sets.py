@@ -352,7 +352,10 @@ def generate_scans(
     from tqdm.auto import tqdm
 
     from bsct.data.bsct_spice import smiles_charge
+    from bsct.data.validate import validate_structures
 
+    # before any reference call: non-finite or overlapping input is named (file-free: the dataset name)
+    validate_structures(structures, source=dataset, need_a_pair=True, what="a bond scan")
     out_root = Path(out_root)
     plans = plan_scans(structures, bond_types, per_type, seed, elements)
     potentials = ModelByCharge(reference)
