@@ -32,31 +32,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 FACTORIES = '''
-"""Model factories for the replay: one that raises when built, one that returns None, a
-calculator that raises at every point and one slow enough to be killed mid-run."""
+"""Model factories for the replay: the tests' faulty ones (raises when built, returns None,
+raises at every point) and one slow enough to be killed mid-run."""
 import time
 
-from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.lj import LennardJones
-
-
-def raises():
-    raise RuntimeError("cannot find my weights")
-
-
-def returns_none():
-    return None
-
-
-class Broken(Calculator):
-    implemented_properties = ["energy", "forces"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        raise RuntimeError("this model fails at every point")
-
-
-def broken():
-    return Broken()
+from faulty_models import broken, raises, returns_none  # noqa: F401  (tests/faulty_models.py)
 
 
 class SlowLJ(LennardJones):
@@ -131,6 +112,7 @@ class Replay:
 
         w = self.work
         (w / "replay_models.py").write_text(FACTORIES)
+        shutil.copy(self.clone / "tests" / "faulty_models.py", w)  # the tests' faulty factories
         write(w / "water.extxyz", molecule("H2O"))
         write(w / "cu_dimer.extxyz", Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]]))
         write(w / "cu_trimer.extxyz", Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, 2.2, 0]]))

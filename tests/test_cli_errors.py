@@ -38,43 +38,11 @@ def _no_traceback(said, *words):
     return err
 
 
-FACTORIES = """
-from ase.calculators.calculator import Calculator, all_changes
-
-
-def raises():
-    raise RuntimeError("cannot find my weights")
-
-
-def returns_none():
-    return None
-
-
-class Broken(Calculator):
-    implemented_properties = ["energy", "forces"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        raise RuntimeError("fails at every point")
-
-
-def broken():
-    return Broken()
-"""
-
-
-@pytest.fixture(autouse=True)
-def factories(tmp_path_factory, monkeypatch):
-    """``cli_error_models:raises`` etc. importable as model SPECs."""
-    where = tmp_path_factory.mktemp("factories")
-    (where / "cli_error_models.py").write_text(FACTORIES)
-    monkeypatch.syspath_prepend(str(where))
-
-
 @pytest.mark.parametrize(("model", "words"), [
     ("planted[kind=nosuch]", ["unknown kind 'nosuch'", "energy_step"]),
     ("planted[nosuch=1]", ["unknown keyword(s) nosuch", "r_star_angstrom"]),
-    ("cli_error_models:raises", ["cannot be built", "cannot find my weights"]),
-    ("cli_error_models:returns_none", ["returned None"]),
+    ("faulty_models:raises", ["cannot be built", "cannot find my weights"]),
+    ("faulty_models:returns_none", ["returned None"]),
 ])
 def test_a_model_that_cannot_be_built_exits_2(model, words, dimer, tmp_path, said):
     assert main(["scan", "--model", model, "--data", dimer, "--out", str(tmp_path / "o")]) == 2
@@ -119,7 +87,7 @@ def test_an_out_that_is_a_file_is_refused_before_any_work(command, dimer, tmp_pa
 
 
 def test_a_model_failing_everywhere_exits_3_even_under_the_gate(dimer, tmp_path, said):
-    code = main(["scan", "--model", "cli_error_models:broken", "--data", dimer, "--out", str(tmp_path / "o"),
+    code = main(["scan", "--model", "faulty_models:broken", "--data", dimer, "--out", str(tmp_path / "o"),
                  "--points", "40", "--fail-above", "1000"])
     assert code == 3
     _no_traceback(said, "failed")

@@ -3,20 +3,13 @@
 import pytest
 import torch
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
+from faulty_models import Broken
 
 from bsct.potentials import PotentialOutput
 from bsct.potentials.pair import Morse
 from bsct.testing import assert_smooth
 
 DIMER = [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])]
-
-
-class Raising(Calculator):
-    implemented_properties = ["energy", "forces"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        raise RuntimeError("this calculator cannot evaluate anything")
 
 
 class NaNBeyond(Morse):
@@ -32,7 +25,7 @@ class NaNBeyond(Morse):
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_assert_smooth_fails_on_a_calculator_that_raises_at_every_point(version):
     with pytest.raises(AssertionError, match="failed evaluations") as err:
-        assert_smooth(Raising(), DIMER, max_score=1e9, score_version=version, scan_range=_short())
+        assert_smooth(Broken(), DIMER, max_score=1e9, score_version=version, scan_range=_short())
     assert "cannot evaluate anything" in str(err.value)
 
 

@@ -2,52 +2,12 @@
 and --score-version v2 / --temperature reach the report."""
 
 import json
-import textwrap
 
 import pytest
 from ase import Atoms
 from ase.io import write
 
 from bsct.cli import main
-
-FACTORIES = '''
-import torch
-from ase.calculators.calculator import Calculator, all_changes
-
-from bsct.potentials import PotentialOutput
-from bsct.potentials.pair import Morse
-
-
-class Raising(Calculator):
-    implemented_properties = ["energy", "forces"]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        raise RuntimeError("this calculator cannot evaluate anything")
-
-
-def raising():
-    return Raising()
-
-
-class NaNMorse(Morse):
-    """Morse that returns NaN energies everywhere (a model that 'runs' but gives nothing)."""
-
-    def forward(self, batch, compute_stress=False):
-        out = super().forward(batch, compute_stress)
-        return PotentialOutput(torch.full_like(out.energy_ev, float("nan")), out.forces_ev_per_angstrom, None)
-
-
-def nan_morse():
-    return NaNMorse()
-'''
-
-
-@pytest.fixture()
-def broken_models(tmp_path, monkeypatch):
-    (tmp_path / "broken_models.py").write_text(textwrap.dedent(FACTORIES))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "broken_models"
-
 
 @pytest.fixture()
 def dimer_file(tmp_path):
@@ -56,12 +16,12 @@ def dimer_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("factory, message", [("raising", "cannot evaluate anything"), ("nan_morse", "non-finite")])
+@pytest.mark.parametrize("factory, message", [("broken", "cannot evaluate anything"), ("nan_morse", "non-finite")])
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_a_model_that_cannot_be_evaluated_exits_3_whatever_the_score(broken_models, dimer_file, tmp_path, capsys,
+def test_a_model_that_cannot_be_evaluated_exits_3_whatever_the_score( dimer_file, tmp_path, capsys,
                                                                       caplog, factory, message, version):
     out = tmp_path / "out"
-    code = main(["scan", "--model", f"{broken_models}:{factory}", "--data", str(dimer_file), "--out", str(out),
+    code = main(["scan", "--model", f"faulty_models:{factory}", "--data", str(dimer_file), "--out", str(out),
                  "--points", "40", "--fail-above", "1000", "--score-version", version])
     assert code == 3  # not 0: a huge --fail-above must not let a model that never ran pass
     printed = capsys.readouterr()
