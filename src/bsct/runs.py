@@ -335,7 +335,8 @@ def idle_cpus() -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         load = 0.0
-    return max(1, min(available_cpus(), round(available_cpus() - load)))
+    n = available_cpus()  # once: it reads the cgroup quota file
+    return max(1, min(n, round(n - load)))
 
 
 def default_threads(workers: int = 1, max_threads: int = 4) -> int:

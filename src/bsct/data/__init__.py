@@ -12,17 +12,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from bsct.runs import lazy_exports
+
 _FROM_IO = ("DatasetError", "LabelledBatch", "load_dataset", "read_structures", "to_labelled_batch", "validate_frames")
 
-
-def __getattr__(name: str):
-    """The readers of :mod:`bsct.data.io`, imported on first use: ``bsct --help`` (whose data
-    commands live in this package) must not load numpy and ASE."""
-    if name in _FROM_IO:
-        from bsct.data import io
-
-        return getattr(io, name)
-    raise AttributeError(f"module 'bsct.data' has no attribute {name!r}")
+# The readers of bsct.data.io, imported on first use: ``bsct --help`` (whose data commands live
+# in this package) must not load numpy and ASE.
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_FROM_IO, "bsct.data.io"))
 
 
 SYSTEMS = ("cu", "si", "water", "molecules")

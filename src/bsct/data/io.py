@@ -135,8 +135,9 @@ def get_stress(atoms: Atoms) -> np.ndarray | None:
         return None
     arr = np.asarray(value, dtype=float).reshape(-1)
     if arr.size == 6:
-        xx, yy, zz, yz, xz, xy = arr
-        return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        from ase.stress import voigt_6_to_full_3x3_stress
+
+        return voigt_6_to_full_3x3_stress(arr)
     if arr.size == 9:
         return arr.reshape(3, 3)
     return arr  # wrong size: reported by validate_frames

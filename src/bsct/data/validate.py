@@ -227,13 +227,20 @@ def _probe(structures: Sequence[Atoms], potential, source, name: str) -> None:
     model that fails on every dimer, or on the frame alone, is left to the test, which records
     its failed evaluations (exit 3): it cannot be told from a model that is broken everywhere."""
     seen: set[str] = set()
+    dimer_failures: dict[str, str | None] = {}  # one dimer call per element, however many frames fail
+
+    def dimer_failure(symbol: str) -> str | None:
+        if symbol not in dimer_failures:
+            dimer_failures[symbol] = _failure(potential, _dimer(symbol))
+        return dimer_failures[symbol]
+
     for index, atoms in enumerate(structures):
         symbols = set(atoms.get_chemical_symbols())
         if symbols <= seen:
             continue
         if _failure(potential, atoms) is not None and len(symbols) > 1:
             ordered = sorted(symbols, key=lambda s: atomic_numbers[s])
-            failing = {s: e for s in ordered if (e := _failure(potential, _dimer(s))) is not None}
+            failing = {s: e for s in ordered if (e := dimer_failure(s)) is not None}
             if failing and len(failing) < len(symbols):
                 symbol, error = next(iter(failing.items()))
                 raise UnsupportedElement(
