@@ -60,10 +60,6 @@ def run(args: argparse.Namespace) -> int:
     from bsct.md.run import MDConfig, run_md_stability
     from bsct.registry import load_potential
 
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
     path = resolve_data_arg(args.data, default_split="test")
     structures = read_structures(path)[:args.max_structures]
     potential = load_potential(args.model)

@@ -87,8 +87,6 @@ def _resolve_data(spec: str | None, split: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     import ast
 
-    import torch
-
     from bsct.data import parse_ci_arg
     from bsct.data.io import read_structures
     from bsct.model.config import ModelConfig, named_config
@@ -98,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.resume:
         check_no_saved_state(args.out)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config_path = Path(args.config)
     spec = _read_config_file(config_path) if config_path.suffix in (".json", ".yaml", ".yml") or config_path.is_file() else {"model": args.config}
     model_spec = spec.get("model", "final")
