@@ -168,9 +168,6 @@ class BSCTReport:
 
 def _mean_of_scored(values) -> float:
     """Mean of the finite values (a scan with nothing evaluated has a NaN score); NaN if none."""
-    values = list(values)
-    if all(np.isfinite(values)):
-        return float(np.mean(values))
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
 
@@ -197,7 +194,7 @@ def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) ->
         }
         if all(isinstance(r.analysis, BondAnalysisV2) for r in mine):
             per_type[bond_type]["weighted_score"] = _mean_of_scored(r.analysis.weighted_score for r in mine)
-    score = _mean_of_scored(v["score"] for v in per_type.values()) if per_type else float("nan")
+    score = _mean_of_scored(v["score"] for v in per_type.values())
     return score, per_type
 
 

@@ -407,7 +407,6 @@ def run_diatomics_to(
         if not pairs:
             raise UnsupportedElement("--elements/--pairs", None, f"model {model} supports none of the requested elements",
                                      sorted({s for missing in skipped.values() for s in missing}))
-    refuse_unsupported_pairs(potential, pairs, getattr(potential, "name", model))  # before any file is written
     data = {"schema": SCHEMA, "model": model, "potential": identity, "model_name": getattr(potential, "name", model),
             "cutoff_angstrom": potential.cutoff_angstrom, "grid": clean_json(vars(grid)), "versions": versions(),
             "pairs": dict(done)}
