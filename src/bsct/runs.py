@@ -82,6 +82,18 @@ def write_json(path: str | Path, data, indent: int | None = 1, newline: bool = F
     return path
 
 
+def write_npz(path: str | Path, **arrays) -> Path:
+    """Write ``arrays`` to a compressed ``.npz`` atomically, like :func:`write_json`: to a
+    process-unique temporary file, then renamed (a killed run never leaves a half-written file)."""
+    import numpy as np  # here, not at import: `bsct --help` imports this module
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
 def versions(packages: Iterable[str] = VERSION_PACKAGES) -> dict[str, str]:
     """Installed versions of ``packages`` (those not installed are left out), plus Python's."""
     import platform

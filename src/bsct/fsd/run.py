@@ -41,7 +41,7 @@ from bsct.potentials.ase_adapters import CalculatorPotential
 from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, evaluate
 from bsct.potentials.protocol import BatchedPotential
 from bsct.registry import ModelByCharge, potential_identity
-from bsct.runs import check_resume, init_worker_signals, terminate_pool, versions, write_json
+from bsct.runs import check_resume, init_worker_signals, terminate_pool, versions, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +201,11 @@ def save_prediction(path: Path, outcome: dict, model_name: str, eps_ev_per_angst
     """Atomic write, so a killed run never leaves a half-written system behind. ``identity``
     (:func:`~bsct.registry.potential_identity`) lets a resume refuse another potential."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
     meta = {"model": model_name, "potential": identity, "label": outcome["label"], "eps_ev_per_angstrom": eps_ev_per_angstrom,
             "eq_idx": outcome["eq_idx"], "row": outcome["row"]}
-    np.savez_compressed(tmp, energy_model_ev=outcome["energy_model_ev"],
-                        forces_model_ev_per_angstrom=outcome["forces_model_ev_per_angstrom"],
-                        meta=np.asarray(json.dumps(meta)), **outcome["curves"])
-    tmp.replace(path)
+    write_npz(path, energy_model_ev=outcome["energy_model_ev"],
+              forces_model_ev_per_angstrom=outcome["forces_model_ev_per_angstrom"],
+              meta=np.asarray(json.dumps(meta)), **outcome["curves"])
 
 
 def load_prediction(path: Path) -> dict:

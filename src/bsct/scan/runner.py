@@ -12,6 +12,7 @@ import numpy as np
 
 from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, Configurations, evaluate
 from bsct.potentials.protocol import BatchedPotential
+from bsct.runs import write_npz
 from bsct.scan.geometry import ScanGeometry
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,10 @@ class ScanCurve:
 
     def save(self, path: str | Path) -> None:
         """Write to ``.npz`` (atomically: a killed run never leaves a half-written curve)."""
-        path = Path(path)
-        tmp = path.with_suffix(".tmp.npz")
         arrays = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
         meta = {k: v for k, v in vars(self).items() if not isinstance(v, np.ndarray) and v is not None}
         meta["errors"] = np.array(self.errors, dtype=str)
-        np.savez_compressed(tmp, **arrays, **{f"meta_{k}": np.asarray(v) for k, v in meta.items()})
-        tmp.replace(path)
+        write_npz(path, **arrays, **{f"meta_{k}": np.asarray(v) for k, v in meta.items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "ScanCurve":
