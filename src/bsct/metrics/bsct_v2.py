@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsct.metrics.consistency import force_inconsistency
+from bsct.metrics.consistency import _runs, force_inconsistency
 from bsct.metrics.detectors import Artifact, equilibrium_index, grid_step_angstrom, sign_flip_runs, spurious_minima
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
@@ -86,11 +86,6 @@ class ScanAnalysisV2:
     def v1_artifacts(self) -> list[Artifact]:
         """The merged artifacts as v1 :class:`Artifact` records (for the existing report)."""
         return [m.artifact for m in self.artifacts]
-
-
-def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], np.asarray(flag, int), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def artifact_strength(m: MergedArtifact) -> float:
