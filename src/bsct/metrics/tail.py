@@ -71,12 +71,9 @@ def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_
     if k0 is None:
         return []
     tail = f[k0:]
-    crest = np.empty(len(tail), int)  # index (in tail) of the running maximum
-    best = 0
-    for j in range(len(tail)):
-        if tail[j] >= tail[best]:
-            best = j
-        crest[j] = best
+    # index (in tail) of the running maximum, the latest one on ties
+    idx = np.arange(len(tail))
+    crest = np.maximum.accumulate(np.where(tail >= np.maximum.accumulate(tail), idx, 0))
     dip = tail[crest] - tail
     thr = np.maximum(thr_point[k0:][crest], thr_point[k0:])
     flagged = dip > thr
