@@ -193,9 +193,10 @@ def analyse_arrays_v2(
         checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
         detections = [d for d in checked if d is not None]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
+    r_sc, e_sc = r[scored], e[scored]
     weighted = []
     for m in merged:
-        de = energy_above_minimum_ev(r[scored], e[scored], m.r_angstrom, e_min) if scored.any() else 0.0
+        de = energy_above_minimum_ev(r_sc, e_sc, m.r_angstrom, e_min) if n_scored else 0.0
         weighted.append(m.with_severity(de, boltzmann_weight(de, temperature_k)))
     score = float(sum(artifact_strength(m) for m in weighted))
     weighted_score = float(sum(m.weight * artifact_strength(m) for m in weighted))
