@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsct.metrics.consistency import force_inconsistency
+from bsct.metrics.consistency import _runs, force_inconsistency
 from bsct.metrics.detectors import Artifact, equilibrium_index, grid_step_angstrom, sign_flip_runs, spurious_minima
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
@@ -86,11 +86,6 @@ class ScanAnalysisV2:
     def v1_artifacts(self) -> list[Artifact]:
         """The merged artifacts as v1 :class:`Artifact` records (for the existing report)."""
         return [m.artifact for m in self.artifacts]
-
-
-def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], np.asarray(flag, int), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def artifact_strength(m: MergedArtifact) -> float:
@@ -198,9 +193,10 @@ def analyse_arrays_v2(
         checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
         detections = [d for d in checked if d is not None]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
+    r_sc, e_sc = r[scored], e[scored]
     weighted = []
     for m in merged:
-        de = energy_above_minimum_ev(r[scored], e[scored], m.r_angstrom, e_min) if scored.any() else 0.0
+        de = energy_above_minimum_ev(r_sc, e_sc, m.r_angstrom, e_min) if n_scored else 0.0
         weighted.append(m.with_severity(de, boltzmann_weight(de, temperature_k)))
     score = float(sum(artifact_strength(m) for m in weighted))
     weighted_score = float(sum(m.weight * artifact_strength(m) for m in weighted))

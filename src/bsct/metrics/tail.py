@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bsct.metrics.consistency import _runs
 from bsct.metrics.floors import Detection, FloorsV2
 
 
@@ -70,19 +71,15 @@ def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_
     if k0 is None:
         return []
     tail = f[k0:]
-    crest = np.empty(len(tail), int)  # index (in tail) of the running maximum
-    best = 0
-    for j in range(len(tail)):
-        if tail[j] >= tail[best]:
-            best = j
-        crest[j] = best
+    # index (in tail) of the running maximum, the latest one on ties
+    idx = np.arange(len(tail))
+    crest = np.maximum.accumulate(np.where(tail >= np.maximum.accumulate(tail), idx, 0))
     dip = tail[crest] - tail
     thr = np.maximum(thr_point[k0:][crest], thr_point[k0:])
     flagged = dip > thr
     out = []
-    edges = np.diff(np.concatenate([[0], flagged.astype(int), [0]]))
     runs: list[list[int]] = []
-    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+    for start, stop in _runs(flagged):
         if runs and r[k0 + start] - r[k0 + runs[-1][1] - 1] < join_angstrom:
             runs[-1][1] = int(stop)
         else:

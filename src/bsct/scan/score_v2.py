@@ -28,6 +28,7 @@ import numpy as np
 from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.bsct_v2 import MIN_SEGMENT_POINTS, ScanAnalysisV2, analyse_arrays_v2
 from bsct.metrics.detectors import Artifact, Tolerances, grid_step_angstrom
+from bsct.metrics.consistency import _runs
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact
 from bsct.metrics.scan_metrics import Refiner, confirm_jump
@@ -92,9 +93,8 @@ class BondAnalysisV2:
 
     def stretches(self, r_angstrom: np.ndarray) -> list[tuple[float, float]]:
         """(r_first, r_last) of each stretch the detectors ran on, in the order of ``result.noise``."""
-        edges = np.diff(np.concatenate([[0], self.scored.astype(int), [0]]))
-        runs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-        return [(float(r_angstrom[a]), float(r_angstrom[b - 1])) for a, b in runs if b - a >= MIN_SEGMENT_POINTS]
+        return [(float(r_angstrom[a]), float(r_angstrom[b - 1])) for a, b in _runs(self.scored)
+                if b - a >= MIN_SEGMENT_POINTS]
 
 
 def collision_guard(curve: ScanCurve, fraction: float) -> np.ndarray:
