@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bsct.metrics.consistency import _runs, force_inconsistency
+from bsct.metrics.consistency import true_runs, force_inconsistency
 from bsct.metrics.detectors import Artifact, equilibrium_index, grid_step_angstrom, sign_flip_runs, spurious_minima
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
@@ -151,7 +151,7 @@ def analyse_arrays_v2(
         bad = np.zeros(len(r), bool)
         bad[lo : hi + 1] = inc[lo : hi + 1] & ~finite[lo : hi + 1]
         n_inc = int(inc.sum())
-        for start, stop in _runs(bad):
+        for start, stop in true_runs(bad):
             detections.append(Detection("nonfinite", float(r[start]), float(stop - start), "points",
                                         n_inc / 1000.0, f"r = {r[start]:.3f}-{r[stop - 1]:.3f} Å not finite"))
 
@@ -161,7 +161,7 @@ def analyse_arrays_v2(
     else:
         eq, e_min = 0, float("nan")
 
-    for start, stop in _runs(scored):
+    for start, stop in true_runs(scored):
         if stop - start < MIN_SEGMENT_POINTS:
             continue
         rs, es, fs = r[start:stop], e[start:stop], f[start:stop]

@@ -69,7 +69,7 @@ def consistency_profile_v2(r_angstrom, energy_ev, scan_force_ev_per_angstrom, no
     return ConsistencyProfile(r, mismatch, thr, allowance, excess, -d_hi)
 
 
-def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
+def true_runs(flag: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of each run of True."""
     edges = np.diff(np.concatenate([[0], flag.astype(int), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
@@ -82,7 +82,7 @@ def force_inconsistency(r_angstrom, energy_ev, scan_force_ev_per_angstrom, noise
                                   noise_force_ev_per_angstrom, floors)
     out = []
     f = np.asarray(scan_force_ev_per_angstrom, float)
-    for start, stop in _runs(prof.excess > 0):
+    for start, stop in true_runs(prof.excess > 0):
         k = start + int(np.argmax(prof.excess[start:stop]))
         need = float(prof.threshold[k] + prof.allowance[k])
         rel = prof.mismatch[k] / abs(f[k]) if f[k] != 0 else float("inf")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from bsct.metrics.detectors import grid_step_angstrom
-from bsct.metrics.consistency import _runs
+from bsct.metrics.consistency import true_runs
 from bsct.metrics.floors import Detection, FloorsV2, threshold
 from bsct.metrics.localfit import one_sided_steps
 from bsct.metrics.noise import local_noise
@@ -100,7 +100,7 @@ def roughness(r_angstrom, energy_ev, scan_force_ev_per_angstrom, floors: FloorsV
     ratio = np.maximum(ratio_e, ratio_f)
     flagged = ratio > 1.0
     out = []
-    for start, stop in _runs(flagged):
+    for start, stop in true_runs(flagged):
         k = start + int(np.argmax(ratio[start:stop]))
         if ratio_e[k] >= ratio_f[k]:
             size, unit, floor = sig_e[k], "eV", floors.roughness_energy_floor_ev

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bsct.metrics.consistency import _runs
+from bsct.metrics.consistency import true_runs
 from bsct.metrics.floors import Detection, FloorsV2
 
 
@@ -79,7 +79,7 @@ def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_
     flagged = dip > thr
     out = []
     runs: list[list[int]] = []
-    for start, stop in _runs(flagged):
+    for start, stop in true_runs(flagged):
         if runs and r[k0 + start] - r[k0 + runs[-1][1] - 1] < join_angstrom:
             runs[-1][1] = int(stop)
         else:

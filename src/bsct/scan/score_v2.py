@@ -28,7 +28,7 @@ import numpy as np
 from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.bsct_v2 import MIN_SEGMENT_POINTS, ScanAnalysisV2, analyse_arrays_v2
 from bsct.metrics.detectors import Artifact, Tolerances, grid_step_angstrom
-from bsct.metrics.consistency import _runs
+from bsct.metrics.consistency import true_runs
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact
 from bsct.metrics.scan_metrics import Refiner, confirm_jump
@@ -93,7 +93,7 @@ class BondAnalysisV2:
 
     def stretches(self, r_angstrom: np.ndarray) -> list[tuple[float, float]]:
         """(r_first, r_last) of each stretch the detectors ran on, in the order of ``result.noise``."""
-        return [(float(r_angstrom[a]), float(r_angstrom[b - 1])) for a, b in _runs(self.scored)
+        return [(float(r_angstrom[a]), float(r_angstrom[b - 1])) for a, b in true_runs(self.scored)
                 if b - a >= MIN_SEGMENT_POINTS]
 
 
