@@ -206,16 +206,33 @@ def _family_rows(families: pd.Series) -> dict[str, np.ndarray]:
     return {f: np.flatnonzero((families == f).to_numpy()) for f in sorted(families.unique(), key=str)}
 
 
+def _with_family(units: pd.DataFrame, replicas: pd.DataFrame | None) -> pd.DataFrame | None:
+    if replicas is None or "family" in replicas:
+        return replicas
+    family_of = units.drop_duplicates("potential").set_index("potential")["family"]
+    return replicas.assign(family=replicas["potential"].map(family_of))
+
+
+def _as_drawn_once(units: pd.DataFrame, replicas: pd.DataFrame | None):
+    """The original tables as a resample that drew each family once (``bootstrap_copy`` = its rank)."""
+    replicas = _with_family(units, replicas)
+    names = sorted(units["family"].unique(), key=str)
+    copy = {f: i for i, f in enumerate(names)}
+    units = units.assign(bootstrap_copy=units["family"].map(copy).to_numpy())
+    if replicas is not None:
+        replicas = replicas.assign(bootstrap_copy=replicas["family"].map(copy).to_numpy())
+    return units, replicas
+
+
 def family_resamples(units: pd.DataFrame, replicas: pd.DataFrame | None, n: int, seed: int):
     """Yield ``n`` resampled (units, replicas) pairs: families drawn with replacement, each whole.
 
     Replicas find their family through ``replicas["family"]`` if present, else through their
     potential's family in ``units``. Each drawn copy of a family gets its own ``bootstrap_copy``
-    number (in both tables), so a statistic that joins units to replicas can keep copies apart.
+    number (in both tables), so a statistic that joins units to replicas can keep copies apart
+    (the point estimate sees the original tables with each family as one copy).
     The same ``seed`` draws the same families for every statistic (paired comparisons)."""
-    if replicas is not None and "family" not in replicas:
-        family_of = units.drop_duplicates("potential").set_index("potential")["family"]
-        replicas = replicas.assign(family=replicas["potential"].map(family_of))
+    replicas = _with_family(units, replicas)
     unit_rows = _family_rows(units["family"])
     replica_rows = _family_rows(replicas["family"]) if replicas is not None else {}
     names = list(unit_rows)
@@ -252,7 +269,7 @@ def family_bootstrap(stat_fn: Callable[[pd.DataFrame, pd.DataFrame | None], floa
     of two statistics computed inside one ``stat_fn`` call is a paired contrast. ``observed_fn``
     (same signature and keys) gives the point estimate instead of ``stat_fn`` when ``stat_fn`` is
     a fast equal twin of a reference implementation (:func:`auc_ranks` for :func:`auc`)."""
-    observed = (observed_fn or stat_fn)(units, replicas)
+    observed = (observed_fn or stat_fn)(*_as_drawn_once(units, replicas))
     n_families = int(units["family"].nunique())
     if isinstance(observed, Mapping):
         draws: dict[str, list[float]] = {k: [] for k in observed}
@@ -327,7 +344,7 @@ def youden_threshold(pred, label) -> Threshold:
         return Threshold(math.nan, math.nan, math.nan, math.nan, len(pred))
     fpr, tpr, thresholds = roc_curve(label, pred, drop_intermediate=False)
     j = tpr - fpr
-    best = int(np.argmax(j))  # thresholds decrease: the first maximum is the highest threshold
+    best = int(np.flatnonzero(j >= j.max() - 1e-12)[0])  # thresholds decrease: first = highest of equal J
     if j[best] <= 0 or not np.isfinite(thresholds[best]):
         return Threshold(math.nan, float(max(j[best], 0.0)), math.nan, math.nan, len(pred))
     return Threshold(float(thresholds[best]), float(j[best]), float(tpr[best]), float(1 - fpr[best]), len(pred))
