@@ -72,6 +72,9 @@ def test_c_index_hand_example_with_censoring():
     assert c_index([0.9, 0.1, 0.5, 0.5], time, event) == pytest.approx(3.5 / 4)  # (2,3) tied: one half
     # ignoring the censoring would give 3/6: the censored replica would count as an early failure
     assert c_index([0.9, 0.1, 0.5, 0.7], time, [True] * 4) == pytest.approx(3 / 6)
+    assert c_index_pairs([0.9, 0.1, 0.5, 0.5], time, event) == pytest.approx(3.5 / 4)
+    # weights: replica 0 standing for two identical replicas adds 3 comparable pairs, all concordant
+    assert c_index_pairs([0.9, 0.1, 0.5, 0.7], time, event, [2, 1, 1, 1]) == pytest.approx(6 / 7)
 
 
 def test_c_index_matches_the_definition_and_the_weighted_twin_matches_lifelines():
