@@ -95,3 +95,13 @@ def test_a_family_in_the_wrong_half_is_refused(zoo):
     moved = units.assign(split=np.where(units["family"] == "sevennet", "calibration", units["split"]))
     with pytest.raises(ValueError, match="sevennet"):
         analyse(moved, replicas, protocol_analysis(), n_bootstrap=2, n_permutations=2)
+
+
+def test_without_the_short_nve_column_bsct_is_still_judged_and_the_contrast_is_undetermined(zoo):
+    units, replicas = zoo
+    r = analyse(units.drop(columns="pred:short_nve"), replicas, protocol_analysis(), n_bootstrap=5, n_permutations=20)
+    assert r.primary.difference is None and r.answer["beats_short_nve"] == "undetermined"
+    assert r.answer["predicts"] == "yes"  # from the held-out table
+    empty = analyse(units[units["split"] != "constructed"], replicas, protocol_analysis(), n_bootstrap=5,
+                    n_permutations=20)
+    assert empty.constructed is None

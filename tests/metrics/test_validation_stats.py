@@ -8,19 +8,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from bsct.metrics.validation_stats import (
-    auc,
-    auc_ranks,
-    c_index,
-    c_index_pairs,
-    confusion,
-    family_bootstrap,
-    family_resamples,
-    midranks,
-    permutation_p,
-    spearman_within,
-    youden_threshold,
-)
+from bsct.metrics.validation_stats import (auc, auc_ranks, c_index, c_index_pairs, confusion, family_bootstrap,
+                                           family_resamples, midranks, permutation_p, spearman_within,
+                                           youden_threshold)
 
 
 def harrell_by_definition(pred, time, event):

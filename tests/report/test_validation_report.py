@@ -45,7 +45,9 @@ def test_undetermined_and_no_are_said_plainly(result):
     assert overall_answer({"predicts": "no", "beats_short_nve": "undetermined"}) == "no"
     d["primary"] = {**d["primary"], "difference": None, "missing": "no predictor column for short_nve"}
     text = answer_paragraph(d)
-    assert "could not be computed: no predictor column for short_nve" in text and "**undetermined**" in text
+    assert "could not be computed (no predictor column for short_nve)" in text and "cost is **undetermined**" in text
+    bsct_auc = d["held_out"]["predictors"]["bsct_v2_at_T"]["outcomes"]["any_failure"]["auc"]
+    assert f"AUC {interval(bsct_auc)}" in text
 
 
 def test_tables_have_a_row_per_predictor_and_thresholds(result):

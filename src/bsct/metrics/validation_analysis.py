@@ -210,7 +210,7 @@ def half_measures(units: pd.DataFrame, replicas: pd.DataFrame, split: str, *, n_
     ``replicas`` is the joined table of :func:`_replica_table` (event and predictor columns)."""
     u = units[units["split"] == split].reset_index(drop=True)
     r = replicas[replicas["split"] == split].reset_index(drop=True)
-    preds = predictor_names(u)
+    preds = predictor_names(u) if len(u) else []
     boot = family_bootstrap(_half_stats(u, r, preds), u, r, n=n_bootstrap, seed=bootstrap_seed,
                             observed_fn=_half_stats(u, r, preds, fast=False)) if len(u) else {}
     measures = {}
@@ -223,8 +223,8 @@ def half_measures(units: pd.DataFrame, replicas: pd.DataFrame, split: str, *, n_
                     for o in OUTCOMES}
         rho = spearman_within(u[f"pred:{p}"], u["failure_fraction"], stratum_labels(u))
         measures[p] = PredictorMeasures(len(have), outcomes, boot[f"rho|{p}"], rho.per_stratum, rho.n_strata)
-    return HalfMeasures(split, len(u), int(u["potential"].nunique()), int(r["weight"].sum()), sorted(u["family"].unique()),
-                        {o: int(u[o].astype(bool).sum()) for o in OUTCOMES}, measures)
+    return HalfMeasures(split, len(u), int(u["potential"].nunique()), int(r["weight"].sum()),
+                        sorted(u["family"].unique()), {o: int(u[o].astype(bool).sum()) for o in OUTCOMES}, measures)
 
 
 def auc_contrast(units: pd.DataFrame, a: str, b: str, *, outcome: str = "any_failure", split: str = "held_out",
@@ -272,12 +272,16 @@ def _word(b: Bootstrapped | None, null: float) -> str:
     return "yes" if b.lo > null else "no" if b.hi <= null else "undetermined"
 
 
-def answer(primary: Contrast) -> dict[str, str]:
+def answer(primary: Contrast, held_out: HalfMeasures | None = None) -> dict[str, str]:
     """The question in words, from the intervals alone (no significance level was pre-registered).
 
-    ``predicts``: is BSCT's held-out AUC interval above 0.5 ("no": at or below chance)?
+    ``predicts``: is BSCT's held-out AUC interval above 0.5 ("no": at or below chance)? From the
+    contrast's units, or from the held-out table when the contrast could not be computed.
     ``beats_short_nve``: is the primary contrast's interval above 0 ("no": at or below 0)?"""
-    return {"predicts": _word(primary.auc_a, 0.5), "beats_short_nve": _word(primary.difference, 0.0),
+    bsct_auc = primary.auc_a
+    if bsct_auc is None and held_out is not None and primary.a in held_out.predictors:
+        bsct_auc = held_out.predictors[primary.a].outcomes[primary.outcome].auc
+    return {"predicts": _word(bsct_auc, 0.5), "beats_short_nve": _word(primary.difference, 0.0),
             "short_nve_predicts": _word(primary.auc_b, 0.5)}
 
 
@@ -331,5 +335,5 @@ def analyse(units: pd.DataFrame, replicas: pd.DataFrame, analysis: Mapping, *,
     default = None
     if v1 and v2 and all(np.isfinite(m.outcomes["any_failure"].auc.estimate) for m in (v1, v2)):
         default = "v2" if v2.outcomes["any_failure"].auc.estimate >= v1.outcomes["any_failure"].auc.estimate else "v1"
-    return ValidationAnalysis(settings, held_out, constructed, tune_thresholds(units), primary, answer(primary),
+    return ValidationAnalysis(settings, held_out, constructed, tune_thresholds(units), primary, answer(primary, held_out),
                               default)

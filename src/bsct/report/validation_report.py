@@ -50,9 +50,14 @@ def answer_paragraph(d: Mapping) -> str:
             f"potential x system x temperature, {held['n_potentials']} potentials of {len(held['families'])} "
             f"architecture families: {families}; {held['n_replicas']} MD replicas), ")
     if p.get("difference") is None:
-        return head + (f"the pre-registered primary contrast, AUC(any failure) of {p['a']} minus that of {p['b']}, "
-                       f"could not be computed: {p.get('missing') or 'undefined'}. Whether BSCT predicts MD failure "
-                       "and whether it beats a short NVE run of equal cost is therefore **undetermined**.")
+        bsct = held["predictors"].get(p["a"])
+        bsct_text = (f"BSCT (`{p['a']}`) predicts any MD failure with AUC "
+                     f"{interval(bsct['outcomes']['any_failure']['auc'])}: {_PREDICTS[d['answer']['predicts']]}. "
+                     if bsct else f"BSCT (`{p['a']}`) was not computed. ")
+        return head + bsct_text + (
+            f"The pre-registered primary contrast, AUC(any failure) of `{p['a']}` minus that of `{p['b']}`, could "
+            f"not be computed ({p.get('missing') or 'undefined'}), so whether BSCT beats a short NVE run of equal "
+            "cost is **undetermined**.")
     diff = p["difference"]
     text = (head + f"BSCT v2 at the MD temperature (`{p['a']}`) predicts any MD failure with AUC "
             f"{interval(p['auc_a'])} and the cost-matched short NVE run (`{p['b']}`) with AUC {interval(p['auc_b'])} "
