@@ -105,3 +105,11 @@ def test_without_the_short_nve_column_bsct_is_still_judged_and_the_contrast_is_u
     empty = analyse(units[units["split"] != "constructed"], replicas, protocol_analysis(), n_bootstrap=5,
                     n_permutations=20)
     assert empty.constructed is None
+
+
+def test_default_score_rule_follows_the_held_out_auc_of_v1_and_v2(zoo):
+    units, replicas = zoo
+    good_v2 = units.assign(**{"pred:bsct_v1": units["pred:random"], "pred:bsct_v2": units["pred:good"]})
+    assert analyse(good_v2, replicas, protocol_analysis(), n_bootstrap=3, n_permutations=10).default_score == "v2"
+    good_v1 = units.assign(**{"pred:bsct_v1": units["pred:good"], "pred:bsct_v2": units["pred:random"]})
+    assert analyse(good_v1, replicas, protocol_analysis(), n_bootstrap=3, n_permutations=10).default_score == "v1"
