@@ -9,7 +9,8 @@ import pytest
 from validation_zoo import protocol_analysis, synthetic_zoo
 
 from bsct.metrics.validation_analysis import analyse
-from bsct.report.validation_plots import plot_predictor_vs_failure, plot_roc, plot_survival_by_verdict
+from bsct.report.validation_plots import (plot_predictor_vs_failure, plot_roc, plot_survival_by_verdict,
+                                         validation_figures)
 from bsct.report.validation_report import answer_paragraph, interval, overall_answer, validation_markdown
 
 
@@ -104,3 +105,13 @@ def test_scatter_has_a_panel_per_system_and_a_colour_per_family(zoo):
         points = np.concatenate([c.get_offsets() for c in ax.collections])
         assert len(points) == 24  # 12 held-out potentials x 2 temperatures in each system
     assert dict(matplotlib.rcParams) == before
+
+
+def test_every_figure_of_the_page_is_made_and_linked(zoo, result):
+    units, replicas = zoo
+    figures = validation_figures(units, replicas, result["thresholds"])
+    names = ["bsct_v2_at_T", "good", "random", "short_nve"]
+    assert list(figures) == ["roc", *(f"{kind}_{n}" for n in names for kind in ("survival", "scatter"))]
+    assert all(len(fig.axes) >= 1 for fig in figures.values())
+    md = validation_markdown(result, figures={"ROC, held-out": "validation/roc.png"})
+    assert "## Figures (held-out half)\n\n![ROC, held-out](validation/roc.png)" in md

@@ -140,3 +140,18 @@ def plot_predictor_vs_failure(units: pd.DataFrame, predictor: str, split: str | 
         ax.set_xscale(xscale)
         ax.legend(fontsize=6.5)
     return fig
+
+
+def validation_figures(units: pd.DataFrame, replicas: pd.DataFrame, thresholds: dict,
+                       split: str = "held_out") -> dict[str, object]:
+    """Every figure of docs/validation.md by file stem: ``roc``, then per predictor
+    ``survival_<name>`` and ``scatter_<name>``. ``thresholds`` is the analysis dict's
+    ``thresholds`` (calibration-tuned values); the caller saves them (``fig.savefig``)."""
+    figures: dict[str, object] = {"roc": plot_roc(units, split=split)}
+    for name in predictor_names(units):
+        value = (thresholds.get(name) or {}).get("calibration", {}).get("value")
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        figures[f"survival_{safe}"] = plot_survival_by_verdict(units, replicas, name,
+                                                               math.nan if value is None else value, split)
+        figures[f"scatter_{safe}"] = plot_predictor_vs_failure(units, name, split)
+    return figures

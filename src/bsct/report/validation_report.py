@@ -111,12 +111,19 @@ def half_summary(half: Mapping) -> str:
             f"({', '.join(half['families'])}), {half['n_replicas']} replicas; units with a failure: {positives}.")
 
 
+def figure_lines(figures: Mapping[str, str]) -> list[str]:
+    """Markdown images, ``figures`` mapping a caption to the image's path relative to the page."""
+    return [line for caption, path in figures.items() for line in (f"![{caption}]({path})", "")]
+
+
 def validation_markdown(d: Mapping, *, protocol_commit: str | None = None, amendments: Sequence[str] = (),
-                        command: str = "bsct validate", extra_sections: Sequence[str] = ()) -> str:
+                        command: str = "bsct validate", extra_sections: Sequence[str] = (),
+                        figures: Mapping[str, str] | None = None) -> str:
     """The whole analysis part of docs/validation.md: answer, primary contrast, tables, constructed units.
 
     ``extra_sections`` (Markdown, e.g. cost and reference validation written by the study) go
-    after the held-out tables."""
+    after the held-out tables; ``figures`` (caption -> relative path) in a section of their own
+    after them."""
     s = d["settings"]
     lines = ["# Validation: does BSCT predict MD failure, beyond a short MD run of the same cost?", "",
              answer_paragraph(d), "",
@@ -141,6 +148,8 @@ def validation_markdown(d: Mapping, *, protocol_commit: str | None = None, amend
               *threshold_table(d["thresholds"]), ""]
     for section in extra_sections:
         lines += [section.rstrip(), ""]
+    if figures:
+        lines += ["## Figures (held-out half)", "", *figure_lines(figures)]
     constructed = d.get("constructed")
     lines += ["## Constructed to fail (analysed apart, never pooled)", ""]
     if constructed:
