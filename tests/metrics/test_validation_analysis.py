@@ -113,3 +113,13 @@ def test_default_score_rule_follows_the_held_out_auc_of_v1_and_v2(zoo):
     assert analyse(good_v2, replicas, protocol_analysis(), n_bootstrap=3, n_permutations=10).default_score == "v2"
     good_v1 = units.assign(**{"pred:bsct_v1": units["pred:good"], "pred:bsct_v2": units["pred:random"]})
     assert analyse(good_v1, replicas, protocol_analysis(), n_bootstrap=3, n_permutations=10).default_score == "v1"
+
+
+def test_a_failure_without_a_class_still_counts_as_a_failure(zoo):
+    from bsct.metrics.validation_analysis import _replica_table
+
+    units, replicas = zoo
+    unclassed = replicas.assign(failure_class=np.where(replicas["failed"], "", replicas["failure_class"]))
+    table = _replica_table(units, unclassed)
+    assert table.loc[table["event:any_failure"], "weight"].sum() == replicas["failed"].sum()
+    assert not table["event:conservation_failure"].any() and table["weight"].sum() == len(replicas)

@@ -162,10 +162,11 @@ def _replica_table(units: pd.DataFrame, replicas: pd.DataFrame) -> pd.DataFrame:
     cols = [*UNIT_KEYS, "family", "split", *(c for c in units.columns if c.startswith("pred:"))]
     table = replicas.drop(columns=[c for c in ("family", "split") if c in replicas]).merge(
         units[cols], on=list(UNIT_KEYS), how="inner", validate="many_to_one")
-    table["failure_class"] = table["failure_class"].fillna("").where(table["failed"].astype(bool), "")
-    keys = [*cols, "time_ps", "failure_class"]
+    table["failed"] = table["failed"].astype(bool)
+    table["failure_class"] = table["failure_class"].fillna("").where(table["failed"], "")
+    keys = [*cols, "time_ps", "failed", "failure_class"]
     table = table.groupby(keys, sort=True, dropna=False).size().rename("weight").reset_index()
-    failed = table["failure_class"] != ""
+    failed = table["failed"]
     for outcome, failure_class in OUTCOMES.items():
         table[f"event:{outcome}"] = failed & (table["failure_class"] == failure_class) if failure_class else failed
     return table
