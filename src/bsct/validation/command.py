@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stopped", action="store_true",
                         help="analysis: declare the run stopped, so the analysis runs with zoo units missing "
                              "(reported by family); without it the full tier refuses (no interim analysis)")
+    parser.add_argument("--systems", default=None,
+                        help="comma-separated subset of the protocol's systems for references, zoo and predictors "
+                             "(default all; the plan always projects all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
                      + (" (ci tier: not evidence)" if args.tier == "ci" else "") + "\n")
     sys.stdout.flush()
     cfg = ValidateConfig(protocol_path=args.protocol, tier=args.tier, out_dir=str(args.out), workers=args.workers,
-                         dask_address=args.dask_scheduler, progress=not args.no_progress, stopped=args.stopped)
+                         dask_address=args.dask_scheduler, progress=not args.no_progress, stopped=args.stopped,
+                         systems=tuple(s.strip() for s in args.systems.split(",")) if args.systems else None)
     try:
         results = run_validation(cfg, args.stage)
     except StudyJobsFailed as exc:

@@ -47,6 +47,7 @@ class ValidateConfig:
     dask_address: str | None = None
     progress: bool = True
     stopped: bool = False
+    systems: tuple[str, ...] | None = None  # run only these systems' references/zoo/predictors (None = all)
     timing_steps: int = 5  # MD steps per timing run of the plan (not a protocol number: cost estimate only)
 
 
@@ -145,15 +146,23 @@ def stage_plan(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
 # ------------------------------------------------------------------ references
 
 
+def selected(p: Protocol, cfg: ValidateConfig) -> dict:
+    """The protocol's systems this invocation runs (``--systems``), in protocol order."""
+    unknown = set(cfg.systems or ()) - set(p.systems)
+    if unknown:
+        raise BadInput(f"--systems: {sorted(unknown)} are not systems of the protocol ({', '.join(p.systems)})")
+    return {k: v for k, v in p.systems.items() if cfg.systems is None or k in cfg.systems}
+
+
 def stage_references(p: Protocol, cfg: ValidateConfig) -> StageResult:
     out = Path(cfg.out_dir)
     start_sets = [start_set_in_force(out)] if start_set_in_force(out) else ["registered"]
     tasks = [Task("reference", system, f"{start_set}-T{t:g}", (start_set, t))
-             for system, sp in p.systems.items() for start_set in start_sets for t in sp.temperatures_k]
+             for system, sp in selected(p, cfg).items() for start_set in start_sets for t in sp.temperatures_k]
     results = run_tasks(tasks, cfg, "references")
     rows, lines = [], ["reference validation (required failures: "
                        f"{p.md.required_reference_failures}; pass = at most that many failed replicas)"]
-    for system, sp in p.systems.items():
+    for system, sp in selected(p, cfg).items():
         for start_set in start_sets:
             records = [r for t in sp.temperatures_k for r in results[(system, f"{start_set}-T{t:g}")]["replicas"]]
             per_t = {f"{t:g}": sum(r["failed"] for r in results[(system, f"{start_set}-T{t:g}")]["replicas"])
@@ -209,6 +218,7 @@ def require_plan(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> str:
 def stage_zoo(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
     start_set = require_plan(p, cfg, zoo)
     potentials, not_run = runnable_potentials(zoo, Path(cfg.out_dir))
+    potentials = [z for z in potentials if z.system in selected(p, cfg)]
     results = run_tasks(zoo_tasks(potentials, start_set, "zoo"), cfg, "zoo")
     n_units = sum(len(v) for r in results.values() for v in r.values())
     return StageResult("zoo", {"n_potentials": len(potentials), "n_units": n_units, "not_run": not_run},
@@ -220,6 +230,7 @@ def stage_predictors(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
 
     start_set = require_plan(p, cfg, zoo)
     potentials, _ = runnable_potentials(zoo, Path(cfg.out_dir))
+    potentials = [z for z in potentials if z.system in selected(p, cfg)]
     fsd_roots = make_fsd_sets(p, sorted({z.system for z in potentials}), Path(cfg.out_dir), cfg.progress)
     results = run_tasks(zoo_tasks(potentials, start_set, "predictors", fsd_roots), cfg, "predictors")
     return StageResult("predictors", {"n_potentials": sum(len(r) for r in results.values())},
