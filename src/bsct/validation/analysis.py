@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bsct.runs import BadInput, NotCached, cached_only, reset_cached_only, write_json
 from bsct.validation import steps
-from bsct.validation.predictor_stage import predictor_values, predictors_of
+from bsct.validation.predictor_stage import fsd_set_root, predictor_values, predictors_of
 from bsct.validation.protocol import Protocol
 from bsct.validation.zoo import Zoo
 
@@ -51,13 +51,14 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 def collect(p: Protocol, zoo: Zoo, out: Path, start_set: str, not_run: dict) -> dict:
     """Units, replicas and costs of every finished potential; the missing units by family."""
     units, replicas, costs, missing = [], [], [], {}
+    fsd_roots = {s: str(fsd_set_root(p, out, s)) for s in p.systems}
     token = cached_only(True)  # read what the stages wrote, compute nothing
     try:
         for z in (z for z in zoo.potentials if z.family not in not_run):
             temps = p.systems[z.system].temperatures_k
             paths = [steps.unit_dir(out, z, t) / "md.json" for t in temps]
             try:
-                record = predictors_of(p, z, out, start_set, None)
+                record = predictors_of(p, z, out, start_set, fsd_roots)
             except NotCached:
                 record = None
             if record is None or not all(path.exists() for path in paths):

@@ -89,7 +89,7 @@ def make_plan(p: Protocol, zoo: Zoo, out: Path, n_steps: int) -> dict:
     for entry in candidates:
         label, spec, system, family = entry[:4]
         fam = projection.setdefault(family, {"units": 0, "registered_hours": 0.0, "primitive_hours": 0.0,
-                                             "timed": True, "trained": False})
+                                             "timed": True, "trained": False, "cannot_run": {}})
         z = entry[4] if len(entry) > 4 else None
         fam["trained"] = fam["trained"] or bool(z is not None and z.trained)
         if system not in p.systems:
@@ -100,15 +100,22 @@ def make_plan(p: Protocol, zoo: Zoo, out: Path, n_steps: int) -> dict:
         if z is not None and z.trained:
             _untrained_checkpoint(p, z, Path(spec))
         n_t = len(p.systems[system].temperatures_k)
-        fam["units"] += n_t
         for start_set in steps.START_SETS:
             key = (label, system, start_set)
             if key not in timings:
-                timings[key] = seconds_per_step(p, spec, label, system, start_set, n_steps, out)
+                try:
+                    timings[key] = seconds_per_step(p, spec, label, system, start_set, n_steps, out)
+                except (ValueError, ImportError, RuntimeError) as exc:  # a model that cannot be built here
+                    timings[key] = {"error": f"{type(exc).__name__}: {exc}"}
             t = timings[key]
+            if "error" in t:
+                fam["cannot_run"][label] = t["error"]
+                break
             replicas = p.md.seeds_per_start * len(p.systems[system].starts)
             hours = t["seconds_per_step"] * steps_per_replica(p, system) * replicas / t["replicas_per_step"] / 3600.0
             fam[f"{start_set}_hours"] += n_t * hours
+        else:
+            fam["units"] += n_t
     trained = {f: v for f, v in projection.items() if v["trained"]}
     trained_registered = sum(v["registered_hours"] for v in trained.values())
     shrink = trained_registered > p.aim_worker_hours
@@ -139,6 +146,9 @@ def plan_lines(record: dict) -> list[str]:
     lines.append(f"trained families: {d['trained_registered_hours']:.1f} h at the registered starts vs the aim of "
                  f"{d['aim_worker_hours']:g} h -> {'SHRINK: crystal starts become primitive 2x2x2 cells' if d['shrink'] else 'no shrink'}"
                  f" ({d['trained_primitive_hours']:.1f} h at the primitive starts)")
+    for family, v in record["projection"].items():
+        for label, why in v["cannot_run"].items():
+            lines.append(f"  {family}: {label} cannot run here ({why}); not in the projection")
     for family, why in d["not_run"].items():
         lines.append(f"  {family}: {why}")
     for family, why in record["dropped"].items():

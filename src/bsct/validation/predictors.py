@@ -24,9 +24,10 @@ class CountingPotential:
     """A batched potential that counts what it evaluates (calls, frames, atoms) and forwards
     everything else (cutoff, conservative, supported elements, ...) to the wrapped one."""
 
-    def __init__(self, potential):
+    def __init__(self, potential, name: str | None = None):
         self._inner = potential
         self._counts = {"calls": 0, "frames": 0, "atoms": 0}
+        self.name = name or getattr(potential, "name", type(potential).__name__)
 
     def __call__(self, batch):
         self._counts["calls"] += 1
@@ -98,7 +99,7 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     from bsct.study.steps import NO_CUTOFF_TERM_ANGSTROM
 
     t0 = time.perf_counter()
-    potential = CountingPotential(load_potential(spec))
+    potential = CountingPotential(load_potential(spec), spec)
     scan_range = ScanRange(n_points=bsct["points"], r_min_scale=bsct["r_min_scale"], r_max_scale=bsct["r_max_scale"],
                            past_cutoff_angstrom=NO_CUTOFF_TERM_ANGSTROM)
     config = BSCTConfig(max_per_type=bsct["max_per_type"], seed=seed, scan_range=scan_range,
