@@ -18,7 +18,6 @@ is lent, else they are "not run" (dropped, never reassigned).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from bsct.runs import cached_step
@@ -63,12 +62,7 @@ def _untrained_checkpoint(p: Protocol, z: ZooPotential, path: Path) -> None:
 
 def seconds_per_step(p: Protocol, spec: str, label: str, system: str, start_set: str, n_steps: int, out: Path) -> dict:
     """One timing run (cached): the per-step time of a unit's batch (torch) or of one replica (ASE)."""
-    from bsct.potentials.ase_adapters import CalculatorPotential
-    from bsct.registry import load_potential
-
-    potential = load_potential(spec)
-    batched = not isinstance(potential, CalculatorPotential)
-    return steps.timing_step(p, spec, label, system, start_set, n_steps, out, batched, potential=potential)
+    return steps.timing_step(p, spec, label, system, start_set, n_steps, out)
 
 
 def steps_per_replica(p: Protocol, system: str) -> int:
@@ -132,8 +126,7 @@ def make_plan(p: Protocol, zoo: Zoo, out: Path, n_steps: int) -> dict:
     }
     return {"timing_steps": n_steps, "projection": projection, "decision": decision, "dropped": zoo.dropped,
             "timings": [{"model": k[0], "system": k[1], "start_set": k[2], **v} for k, v in timings.items()],
-            "note": "MD of the ground truth only: training, BSCT, FSD and the short NVE runs are not in the projection",
-            "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "note": "MD of the ground truth only: training, BSCT, FSD and the short NVE runs are not in the projection"}
 
 
 def plan_lines(record: dict) -> list[str]:

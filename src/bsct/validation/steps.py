@@ -154,31 +154,48 @@ def criterion_margins(records: list[dict], p: Protocol) -> list[dict]:
 
 
 def timing_step(p: Protocol, potential_ref: str, label: str, system: str, start_set: str, n_steps: int,
-                out: Path, batched: bool, potential=None) -> dict:
+                out: Path) -> dict:
     """Seconds per MD step of ``potential_ref`` on ``system``'s starts at the highest T (a few steps;
-    the trajectory is not looked at). ``batched``: all replicas of a unit in one torch batch
-    (the per-step time of the whole unit), else one replica (the ASE engine runs them one by one).
-    ``potential``: the model already loaded (its loading time is not MD's)."""
-    from bsct.md.run import run_md_stability
+    the trajectory is not looked at): all replicas of a unit in one batch where the engine batches
+    them (torch; the per-step time of the whole unit), else one replica (the ASE engine runs them
+    one by one). The model is loaded before the clock starts, and only when no record is cached."""
+    import json
+
+    from bsct.runs import fingerprint
 
     names = start_names(p, system, start_set)
     temperature_k = max(p.systems[system].temperatures_k)
-    n_replicas = p.md.seeds_per_start * len(names) if batched else 1
     dt = p.systems[system].timestep_fs
-    cfg = md_config(p, system, temperature_k, replicas=n_replicas, nve_ps=n_steps * dt / 1000.0, equilibration_ps=0.0,
-                    n_starts=len(names))
-    settings = {"potential": potential_ref, "starts": list(names), "md": dataclasses.asdict(cfg), "n_steps": n_steps}
+    path = out / "plan" / "timing" / system / start_set / f"{_slug(label)}.json"
 
-    def compute() -> dict:
+    def settings_of(batched: bool):
+        n_replicas = p.md.seeds_per_start * len(names) if batched else 1
+        cfg = md_config(p, system, temperature_k, replicas=n_replicas, nve_ps=n_steps * dt / 1000.0,
+                        equilibration_ps=0.0, n_starts=len(names))
+        return cfg, {"potential": potential_ref, "starts": list(names), "md": dataclasses.asdict(cfg),
+                     "n_steps": n_steps}
+
+    saved = json.loads(path.read_text()).get("fingerprint") if path.exists() else None
+    cached = [b for b in (True, False) if saved == fingerprint(settings_of(b)[1])]
+
+    def compute_with(potential, cfg) -> dict:
+        from bsct.md.run import run_md_stability
+
         starts = build_starts(names, system)
         t0 = time.perf_counter()
-        result = run_md_stability(potential if potential is not None else potential_ref, starts, cfg, criteria_of(p),
-                                  model_name=label)
+        result = run_md_stability(potential, starts, cfg, criteria_of(p), model_name=label)
         wall = time.perf_counter() - t0
-        return {"seconds_per_step": wall / n_steps, "replicas_per_step": n_replicas,
+        return {"seconds_per_step": wall / n_steps, "replicas_per_step": cfg.replicas,
                 "n_atoms": [len(a) for a in starts], "engine": result.summary["engine"], "wall_seconds": wall}
 
-    return cached_step(out / "plan" / "timing" / system / start_set / f"{_slug(label)}.json", settings, compute)
+    if cached:
+        return cached_step(path, settings_of(cached[0])[1], lambda: {})
+    from bsct.potentials.ase_adapters import CalculatorPotential
+    from bsct.registry import load_potential
+
+    potential = load_potential(potential_ref)
+    cfg, settings = settings_of(not isinstance(potential, CalculatorPotential))
+    return cached_step(path, settings, lambda: compute_with(potential, cfg))
 
 
 def _slug(text: str) -> str:
