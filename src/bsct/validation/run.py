@@ -215,10 +215,22 @@ def require_plan(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> str:
     return start_set_in_force(out)
 
 
+def prepare_datasets(p: Protocol, potentials: list[ZooPotential], progress: bool) -> None:
+    """Generate the reference datasets the tasks read (training sets, the test split), once, before
+    parallel tasks would each generate the same set."""
+    from bsct.data import reference_path
+
+    needed = {(z.system, z.training.training_set) for z in potentials if z.trained}
+    needed |= {(z.system, p.data_size) for z in potentials}
+    for system, size in sorted(needed):
+        reference_path(system, "train", size=size, generate=size != "ci", progress=progress)
+
+
 def stage_zoo(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
     start_set = require_plan(p, cfg, zoo)
     potentials, not_run = runnable_potentials(zoo, Path(cfg.out_dir))
     potentials = [z for z in potentials if z.system in selected(p, cfg)]
+    prepare_datasets(p, potentials, cfg.progress)
     results = run_tasks(zoo_tasks(potentials, start_set, "zoo"), cfg, "zoo")
     n_units = sum(len(v) for r in results.values() for v in r.values())
     return StageResult("zoo", {"n_potentials": len(potentials), "n_units": n_units, "not_run": not_run},
@@ -231,6 +243,7 @@ def stage_predictors(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
     start_set = require_plan(p, cfg, zoo)
     potentials, _ = runnable_potentials(zoo, Path(cfg.out_dir))
     potentials = [z for z in potentials if z.system in selected(p, cfg)]
+    prepare_datasets(p, potentials, cfg.progress)
     fsd_roots = make_fsd_sets(p, sorted({z.system for z in potentials}), Path(cfg.out_dir), cfg.progress)
     results = run_tasks(zoo_tasks(potentials, start_set, "predictors", fsd_roots), cfg, "predictors")
     return StageResult("predictors", {"n_potentials": sum(len(r) for r in results.values())},
