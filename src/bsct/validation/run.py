@@ -134,12 +134,10 @@ def start_set_in_force(out: Path) -> str | None:
 
 
 def stage_plan(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
-    from bsct.validation.plan import make_plan
+    from bsct.validation.plan import make_plan, plan_lines
 
     record = make_plan(p, zoo, Path(cfg.out_dir), cfg.timing_steps)
     write_json(plan_path(Path(cfg.out_dir)), record)
-    from bsct.validation.plan import plan_lines
-
     return StageResult("plan", record, plan_lines(record))
 
 
