@@ -102,3 +102,20 @@ def test_the_ci_tier_end_to_end_and_resumes(tmp_path, count_calls, one_thread):
     assert first["train"] == 2
     run_validation(cfg, "all")
     assert count_calls == first
+
+
+def test_zoo_md_waits_for_the_references_to_pass(tmp_path):
+    from bsct.validation.protocol import load_protocol
+    from bsct.validation.run import check_references_passed
+
+    p = load_protocol(PROTOCOL)
+    with pytest.raises(BadInput, match=r"has not passed for \['cu', 'si'\]"):
+        check_references_passed(p, tmp_path, "primitive", ["cu", "si"])
+    rows = [{"system": "cu", "start_set": "primitive", "passed": True},
+            {"system": "si", "start_set": "primitive", "passed": False},
+            {"system": "si", "start_set": "registered", "passed": True}]
+    (tmp_path / "references").mkdir()
+    write_json(tmp_path / "references" / "references.json", {"references": rows})
+    with pytest.raises(BadInput, match=r"has not passed for \['si'\] from the primitive starts"):
+        check_references_passed(p, tmp_path, "primitive", ["cu", "si"])
+    check_references_passed(p, tmp_path, "registered", ["si"])  # passed there: no error

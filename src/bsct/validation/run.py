@@ -181,8 +181,12 @@ def stage_references(p: Protocol, cfg: ValidateConfig) -> StageResult:
             if not passed:
                 lines.append("    the protocol's pre-stated fallback applies ([md.reference_validation]); "
                              "record it as an amendment before any zoo MD")
+    path = out / "references" / "references.json"  # rows of other systems (another --systems run) are kept
+    kept = [r for r in (json.loads(path.read_text())["references"] if path.exists() else [])
+            if (r["system"], r["start_set"]) not in {(n["system"], n["start_set"]) for n in rows}]
+    rows = kept + rows
     record = {"references": rows, "passed": all(r["passed"] for r in rows)}
-    write_json(out / "references" / "references.json", record)
+    write_json(path, record)
     return StageResult("references", record, lines)
 
 
@@ -224,10 +228,25 @@ def prepare_datasets(p: Protocol, potentials: list[ZooPotential], progress: bool
         reference_path(system, "train", size=size, generate=size != "ci", progress=progress)
 
 
+def check_references_passed(p: Protocol, out: Path, start_set: str, systems) -> None:
+    """The full tier runs zoo MD only after the references passed the MD protocol from the start set
+    in force, on every system it runs (the protocol: the criteria are validated first)."""
+    path = out / "references" / "references.json"
+    rows = json.loads(path.read_text())["references"] if path.exists() else []
+    passed = {r["system"] for r in rows if r["start_set"] == start_set and r["passed"]}
+    missing = [s for s in systems if s not in passed]
+    if missing:
+        raise BadInput(f"the reference validation has not passed for {missing} from the {start_set} starts "
+                       f"({path}): run --stage references first; a failure needs the protocol's fallback, "
+                       "recorded as an amendment, before any zoo MD")
+
+
 def stage_zoo(p: Protocol, cfg: ValidateConfig, zoo: Zoo) -> StageResult:
     start_set = require_plan(p, cfg, zoo)
     potentials, not_run = runnable_potentials(zoo, Path(cfg.out_dir))
     potentials = [z for z in potentials if z.system in selected(p, cfg)]
+    if p.tier == "full":
+        check_references_passed(p, Path(cfg.out_dir), start_set, sorted({z.system for z in potentials}))
     prepare_datasets(p, potentials, cfg.progress)
     results = run_tasks(zoo_tasks(potentials, start_set, "zoo"), cfg, "zoo")
     n_units = sum(len(v) for r in results.values() for v in r.values())
