@@ -119,3 +119,9 @@ def test_zoo_md_waits_for_the_references_to_pass(tmp_path):
     with pytest.raises(BadInput, match=r"has not passed for \['si'\] from the primitive starts"):
         check_references_passed(p, tmp_path, "primitive", ["cu", "si"])
     check_references_passed(p, tmp_path, "registered", ["si"])  # passed there: no error
+
+
+def test_an_unknown_reference_start_set_is_bad_input(tmp_path):
+    cfg = ValidateConfig(str(PROTOCOL), tier="ci", out_dir=str(tmp_path), progress=False, reference_start_set="tiny")
+    with pytest.raises(BadInput, match="--reference-starts"):
+        run_validation(cfg, "references")

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--systems", default=None,
                         help="comma-separated subset of the protocol's systems for references, zoo and predictors "
                              "(default all; the plan always projects all)")
+    parser.add_argument("--reference-starts", choices=("registered", "primitive"), default=None,
+                        help="references: validate from these starts instead of the plan's decision (default: the "
+                             "start set in force; registered before any plan)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     cfg = ValidateConfig(protocol_path=args.protocol, tier=args.tier, out_dir=str(args.out), workers=args.workers,
                          dask_address=args.dask_scheduler, progress=not args.no_progress, stopped=args.stopped,
-                         systems=tuple(s.strip() for s in args.systems.split(",")) if args.systems else None)
+                         systems=tuple(s.strip() for s in args.systems.split(",")) if args.systems else None,
+                         reference_start_set=args.reference_starts)
     try:
         results = run_validation(cfg, args.stage)
     except StudyJobsFailed as exc:

@@ -48,6 +48,7 @@ class ValidateConfig:
     progress: bool = True
     stopped: bool = False
     systems: tuple[str, ...] | None = None  # run only these systems' references/zoo/predictors (None = all)
+    reference_start_set: str | None = None  # references from this start set, not the plan's (to inform an amendment)
     timing_steps: int = 5  # MD steps per timing run of the plan (not a protocol number: cost estimate only)
 
 
@@ -154,7 +155,9 @@ def selected(p: Protocol, cfg: ValidateConfig) -> dict:
 
 def stage_references(p: Protocol, cfg: ValidateConfig) -> StageResult:
     out = Path(cfg.out_dir)
-    start_sets = [start_set_in_force(out)] if start_set_in_force(out) else ["registered"]
+    if cfg.reference_start_set not in (None,) + steps.START_SETS:
+        raise BadInput(f"--reference-starts must be one of {', '.join(steps.START_SETS)}")
+    start_sets = [cfg.reference_start_set or start_set_in_force(out) or "registered"]
     tasks = [Task("reference", system, f"{start_set}-T{t:g}", (start_set, t))
              for system, sp in selected(p, cfg).items() for start_set in start_sets for t in sp.temperatures_k]
     results = run_tasks(tasks, cfg, "references")
