@@ -10,7 +10,7 @@ scanned as ``build_scan`` lays it out under ``cell_rule="half-cell"`` (main's ru
 - ``emt`` (range 2 x 5.88 Å, exact) and EMT with the range set to one cutoff (5.88 Å: smaller
   cells, not exact: the "max |dE|" column says by how much);
 - the paper-size Transformer (``final``: 2 layers, r_cut 6 Å, untrained; default range 2 r_cut,
-  short of its 2-layer receptive field, so not exact either).
+  short of its 2-layer receptive field, so not exact either), and with the range set to r_cut.
 
 Per case, interleaved in every repeat, one thread: CPU time of ``evaluate_scan`` over ``--points``
 scan points (``time.process_time``; the machine is shared), best repeat. "max |dE|" is the largest
@@ -55,13 +55,15 @@ def main():
     parser.add_argument("--models", default="lj,emt,emt-rc,transformer")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    emt = load_potential("emt")
+    emt, net = load_potential("emt"), transformer()
     models = {"lj": (load_potential("lj"), None), "emt": (emt, None),
-              "emt-rc": (emt, emt.interaction_range_angstrom / 2), "transformer": (transformer(), None)}
+              "emt-rc": (emt, emt.interaction_range_angstrom / 2), "transformer": (net, None),
+              "transformer-rc": (net, net.cutoff_angstrom)}
     cases = []
     for key in args.models.split(","):
         potential, image_range = models[key]
-        image_range = image_range or getattr(potential, "interaction_range_angstrom", None)
+        image_range = image_range or getattr(potential, "interaction_range_angstrom", None) \
+            or 2 * potential.cutoff_angstrom  # build_scan's default for a potential that declares no range
         for n in (1, 2, 3):
             atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(n)
             bond = find_bonds(atoms)[0]

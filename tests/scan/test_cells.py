@@ -170,3 +170,18 @@ def test_v1_keeps_the_half_cell_and_v2_defaults_to_image_safe():
     assert "cell_rule" not in BSCTConfig().to_dict() and "cell_rule" in BSCTConfig(score_version="v2").to_dict()
     with pytest.raises(ValueError, match="cell_rule"):
         BSCTConfig(cell_rule="tiny")
+    with pytest.raises(ValueError, match="image-safe cells only"):
+        BSCTConfig(image_range_angstrom=6.0)  # v1: half-cell, a range would be ignored
+    with pytest.raises(ValueError, match="> 0"):
+        BSCTConfig(score_version="v2", image_range_angstrom=0.0)
+
+
+def test_cli_image_range_needs_v2(tmp_path):
+    from ase.io import write
+
+    from bsct.cli import main
+
+    data = tmp_path / "cu.extxyz"
+    write(data, bulk("Cu", "fcc", a=3.61, cubic=True))
+    assert main(["scan", "--model", "lj", "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--image-range", "8.5"]) == 2

@@ -75,6 +75,12 @@ class BSCTConfig:
             raise ValueError(f"temperature must be >= 0 K, not {self.temperature_k}")
         if self.cell_rule not in ("auto", *CELL_RULES):
             raise ValueError(f"cell_rule must be auto, {' or '.join(CELL_RULES)}, not {self.cell_rule!r}")
+        if self.image_range_angstrom is not None:
+            if not self.image_range_angstrom > 0:
+                raise ValueError(f"image_range_angstrom must be > 0 Å, not {self.image_range_angstrom}")
+            if self.resolved_cell_rule != "image-safe":
+                raise ValueError("an image range sizes image-safe cells only: use score_version='v2' "
+                                 "(--score-version v2) or cell_rule='image-safe'")
 
     @property
     def resolved_cell_rule(self) -> str:
