@@ -58,12 +58,19 @@ def _planted(**kw):
 def _emt(cutoff_angstrom: float | None = None, reuse: bool = False):
     """ASE's EMT; ``reuse=True`` keeps one calculator and its neighbour list across calls (faster,
     equal to a fresh one only to ~1e-13 eV: see :class:`~bsct.potentials.ase_adapters.CalculatorPotential`)."""
-    from ase.calculators.emt import EMT, parameters
+    from ase.calculators.emt import EMT, beta, parameters
+    from ase.units import Bohr
 
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", reuse=bool(reuse),
-                               supported_elements=set(parameters))
+    potential = CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", reuse=bool(reuse),
+                                    supported_elements=set(parameters))
+    # EMT's neighbour list ends at rc + 0.5 Å, rc = the mean of the 3rd and 4th fcc neighbour distances of
+    # the largest s0 in its table (5.88 Å); the embedding couples atoms up to twice that. Not declared as
+    # ``cutoff_angstrom``, which would move v1 scan grids; used to size crystal scan cells (bsct.scan.cells).
+    neighbour_cutoff = beta * max(p[1] for p in parameters.values()) * Bohr * 0.5 * (3 ** 0.5 + 2.0) + 0.5
+    potential.interaction_range_angstrom = 2.0 * neighbour_cutoff
+    return potential
 
 
 def _sw_si(cutoff_angstrom: float = 3.77118):
