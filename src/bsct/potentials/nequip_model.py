@@ -51,13 +51,34 @@ def _nequip_global_state():
             os.environ.pop("PL_GLOBAL_SEED", None)
 
 
+def _load(path: Path, dtype: str | None):
+    """nequip's own loader; for another ``dtype`` than trained, a checkpoint's model is rebuilt by
+    nequip's Lightning module from the checkpoint's model config with ``model_dtype`` replaced, and
+    the same weights loaded into it (a cast of the built model is not enough: its layers keep the
+    trained dtype)."""
+    from nequip.model.saved_models.load_utils import load_saved_model
+    from nequip.train.lightning import _SOLE_MODEL_KEY
+
+    if dtype is None:
+        return load_saved_model(str(path))
+    import hydra
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    hparams = checkpoint["hyper_parameters"]
+    module = hydra.utils.get_class(hparams["info_dict"]["training_module"]["_target_"])
+    lightning_module = module.load_from_checkpoint(str(path), weights_only=False,
+                                                   model={**hparams["model"], "model_dtype": dtype})
+    return lightning_module.evaluation_model[_SOLE_MODEL_KEY]
+
+
 class NequIPPotential:
     """A trained NequIP or Allegro model, evaluated a whole batch per call.
 
     Args:
         path: a nequip checkpoint (``.ckpt``) or packaged model (``.nequip.zip``).
         dtype: the model's floating point type: ``None`` keeps the one it was trained in
-            (``model_dtype`` in its metadata); ``"float64"``/``"float32"`` casts the weights.
+            (``model_dtype`` in its metadata); ``"float64"``/``"float32"`` evaluates the same
+            weights in that precision (checkpoints only).
             Positions always enter in float64 (nequip's data convention).
     """
 
@@ -69,23 +90,20 @@ class NequIPPotential:
             raise FileNotFoundError(f"{path}: no such nequip model file (a .ckpt checkpoint or a .nequip.zip package)")
         try:
             from nequip.integrations.utils import basic_transforms
-            from nequip.model.saved_models.load_utils import load_saved_model
             from nequip.nn import graph_model
         except ImportError as exc:
             raise _missing_nequip() from exc
         if dtype is not None and dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+        if dtype is not None and path.name.endswith(".nequip.zip"):
+            raise ValueError("dtype= applies to checkpoints (.ckpt); a packaged model runs in the dtype it was packaged in")
         try:
             with _nequip_global_state():
-                model = load_saved_model(str(path))
+                model = _load(path, dtype)
         except Exception as exc:  # noqa: BLE001 - any file that is not a nequip model
             raise ValueError(f"{path}: not a nequip checkpoint or package ({type(exc).__name__}: {exc})") from exc
         metadata = model.metadata
-        trained = metadata.get(graph_model.MODEL_DTYPE_KEY, "float32")
-        self.dtype = dtype or trained
-        if self.dtype != trained:
-            model = model.to(_DTYPES[self.dtype])
-            model.model_dtype = _DTYPES[self.dtype]
+        self.dtype = metadata.get(graph_model.MODEL_DTYPE_KEY, "float32")
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)

@@ -91,8 +91,9 @@ def nequip_config(train_file: Path, val_file: Path, run_dir: Path, *, model: str
             "deterministic": True, "logger": False, "enable_progress_bar": False,
             "enable_model_summary": False, "check_val_every_n_epoch": 1, "log_every_n_steps": 1,
             "callbacks": [
+                # last.ckpt after every epoch, for resuming an interrupted run
                 {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": str(run_dir),
-                 "save_last": True, "save_top_k": 0},
+                 "save_last": True, "every_n_epochs": 1},
                 {"_target_": "bsct.train.nequip_callbacks.SaveAtEpochs", "dirpath": str(run_dir / "checkpoints"),
                  "epochs": sorted({int(e) for e in checkpoints_at})},
             ],

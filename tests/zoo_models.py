@@ -1,0 +1,36 @@
+"""Tiny models of other architectures, trained once per test process by their own packages' trainers
+(``nequip-train``); shared by tests/potentials/test_nequip_model.py and tests/train/test_external.py.
+
+Needs the optional ``zoo`` extra: callers ``pytest.importorskip("nequip")`` first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+#: a few seconds of training on 4 ci Cu frames: enough weights to test loading and physics, not accuracy
+TINY_HYPER = {"nequip": {"num_layers": 1, "num_features": 8, "radial_mlp_width": 8},
+              "allegro": {"num_scalar_features": 8, "num_tensor_features": 2, "radial_chemical_embed_dim": 8,
+                          "scalar_embed_mlp_hidden_layers_width": 8, "allegro_mlp_hidden_layers_width": 8,
+                          "readout_mlp_hidden_layers_width": 8}}
+
+
+def tiny_nequip_kwargs(model: str = "nequip", seed: int = 0) -> dict:
+    from bsct.data import ci_path
+
+    return dict(data_path=ci_path("cu", "train"), model=model, n_train=4, n_val=2, seed=seed, epochs=2,
+                checkpoints_at=(1, 2), hyper=TINY_HYPER[model])
+
+
+@lru_cache(maxsize=None)
+def tiny_nequip(model: str = "nequip") -> tuple[Path, ...]:
+    """Checkpoints after epochs 1 and 2 of a tiny ``model`` ("nequip" or "allegro") on ci Cu."""
+    from bsct.train.external import train_nequip
+
+    out = Path(tempfile.mkdtemp(prefix=f"bsct-tiny-{model}-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    return tuple(train_nequip(out_dir=out / "run", **tiny_nequip_kwargs(model)))
