@@ -1,7 +1,9 @@
 """Tiny models of other architectures, trained once per test process by their own packages' trainers
-(``nequip-train``); shared by tests/potentials/test_nequip_model.py and tests/train/test_external.py.
+(``nequip-train``, chgnet's ``Trainer``); shared by tests/potentials/test_{nequip,chgnet}_model.py and
+tests/train/test_external*.py.
 
-Needs the optional ``zoo`` extra: callers ``pytest.importorskip("nequip")`` first.
+NequIP needs the optional ``zoo`` extra, CHGNet the ``models`` extra: callers
+``pytest.importorskip("nequip")`` / ``("chgnet")`` first.
 """
 
 from __future__ import annotations
@@ -34,3 +36,21 @@ def tiny_nequip(model: str = "nequip") -> tuple[Path, ...]:
     out = Path(tempfile.mkdtemp(prefix=f"bsct-tiny-{model}-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     return tuple(train_nequip(out_dir=out / "run", **tiny_nequip_kwargs(model)))
+
+
+def tiny_chgnet_kwargs(seed: int = 0) -> dict:
+    from bsct.data import ci_path
+
+    return dict(data_path=ci_path("cu", "train"), n_train=4, n_val=2, seed=seed, epochs=2, checkpoints_at=(1, 2),
+                hyper={"atom_fea_dim": 8, "bond_fea_dim": 8, "angle_fea_dim": 8, "atom_conv_hidden_dim": 8,
+                       "bond_conv_hidden_dim": 8, "mlp_hidden_dims": [8]})
+
+
+@lru_cache(maxsize=None)
+def tiny_chgnet() -> tuple[Path, ...]:
+    """Checkpoints after epochs 1 and 2 of a tiny CHGNet trained from scratch on ci Cu by chgnet's Trainer."""
+    from bsct.train.external_chgnet import train_chgnet
+
+    out = Path(tempfile.mkdtemp(prefix="bsct-tiny-chgnet-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    return tuple(train_chgnet(out_dir=out / "run", **tiny_chgnet_kwargs()))

@@ -6,7 +6,8 @@ SPEC forms:
     FAMILY:VERSION[...]       a versioned model family: ``chgnet:0.3.0``, ``chgnet:0.2.0``,
                               ``sevennet:7net-0``, ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``
     FAMILY:PATH[...]          a model file another package wrote: ``nequip:run/epoch0010.ckpt``
-                              (NequIP or Allegro checkpoint or ``.nequip.zip`` package)
+                              (NequIP or Allegro checkpoint or ``.nequip.zip`` package),
+                              ``chgnet:run/epoch0010.pth.tar`` (a CHGNet trained by chgnet)
     package.module:factory    a Python callable returning an ASE calculator or a batched potential
     path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
 """
@@ -108,12 +109,19 @@ def _missing(package: str, extra: str = "models"):
 
 
 def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
-    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph."""
+    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph.
+
+    ``model`` may instead be a CHGNet file chgnet wrote (``*.pth.tar``, e.g. one trained from scratch
+    by :func:`bsct.train.external_chgnet.train_chgnet`): batched, cutoff read from the model."""
     try:
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
+    if str(model).endswith(".pth.tar") or Path(model).is_file():
+        from bsct.potentials.chgnet_model import CHGNetFilePotential
+
+        return CHGNetFilePotential(model)
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)

@@ -75,3 +75,16 @@ def test_same_seed_same_weights(tmp_path):
     second = load_potential(f"nequip:{again}")(batch)
     assert float(first.energy_ev[0]) == float(second.energy_ev[0])
     np.testing.assert_array_equal(first.forces_ev_per_angstrom.numpy(), second.forces_ev_per_angstrom.numpy())
+
+
+def test_an_interrupted_run_resumes_only_with_the_same_settings(tmp_path):
+    from bsct.train.external import _resumable
+
+    run = tmp_path / "run"
+    assert _resumable(run, {"seed": 0}) is None  # fresh: records what it starts
+    (run / "last.ckpt").write_text("state after some epochs")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "epoch0001.ckpt").write_text("kept point")
+    assert _resumable(run, {"seed": 0}) == run / "last.ckpt"
+    assert _resumable(run, {"seed": 1}) is None  # other settings: the old state is removed, not continued
+    assert not (run / "last.ckpt").exists() and not (run / "checkpoints" / "epoch0001.ckpt").exists()
