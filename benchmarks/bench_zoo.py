@@ -2,8 +2,9 @@
 
 Trains, each on one CPU thread, on the same split of a reference dataset:
   * NequIP and Allegro with ``nequip-train`` (bsct.train.external.train_nequip; the `zoo` extra),
+  * CHGNet from scratch with chgnet's Trainer (bsct.train.external_chgnet.train_chgnet; `models` extra),
   * our Transformer (``final``) with ``bsct train``, at the small size of docs/model.md's short run,
-then loads every model through its SPEC (``nequip:PATH``, ``model.pt``), evaluates the test split
+then loads every model through its SPEC (``nequip:PATH``, ``chgnet:PATH``, ``model.pt``), evaluates the test split
 (energy and force RMSE against the labels) and times energy + forces on the test split, all models
 interleaved round by round (the machine is shared: read the ratio, not the absolute time).
 
@@ -30,6 +31,7 @@ from bsct.potentials.evaluate import evaluate
 from bsct.potentials.protocol import AtomsBatch
 from bsct.registry import load_potential
 from bsct.train.external import train_nequip
+from bsct.train.external_chgnet import train_chgnet
 
 TRANSFORMER_SMALL = ["--set", "hidden_dim=32", "--set", "k_neighbors=16", "--set", "r_cut_angstrom=5.0",
                      "--set", "n_rbf=16"]
@@ -45,6 +47,10 @@ def train_all(system: str, out: Path, epochs: int, transformer_epochs: int) -> d
         record = json.loads((out / arch / "train.json").read_text())
         models[arch] = {"spec": f"nequip:{paths[-1]}", "train_wall_s": record["step_wall_seconds"],
                         "epochs": epochs, "measured_now_s": time.perf_counter() - t0}
+    paths = train_chgnet(ci_path(system, "train"), out / "chgnet", seed=0, epochs=epochs,
+                         checkpoints_at=(max(1, epochs // 4), epochs), n_val=None)
+    record = json.loads((out / "chgnet" / "train.json").read_text())
+    models["chgnet"] = {"spec": f"chgnet:{paths[-1]}", "train_wall_s": record["step_wall_seconds"], "epochs": epochs}
     tdir = out / "transformer"
     if not (tdir / "model.pt").is_file():
         t0 = time.perf_counter()
@@ -85,7 +91,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--system", default="cu")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_zoo"))
-    parser.add_argument("--epochs", type=int, default=40, help="NequIP and Allegro epochs")
+    parser.add_argument("--epochs", type=int, default=40, help="NequIP, Allegro and CHGNet epochs")
     parser.add_argument("--transformer-epochs", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)

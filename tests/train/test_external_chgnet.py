@@ -6,6 +6,7 @@ Skipped without the ``models`` extra (``pytest.importorskip("chgnet")``).
 import json
 
 import pytest
+from ase.build import bulk
 
 from bsct.data import ci_path
 from bsct.potentials import AtomsBatch
@@ -37,7 +38,7 @@ def test_same_seed_same_weights(tmp_path):
     from zoo_models import tiny_chgnet, tiny_chgnet_kwargs
 
     again = train_chgnet(out_dir=tmp_path, **tiny_chgnet_kwargs())[-1]
-    batch = AtomsBatch.from_atoms([__import__("ase.build", fromlist=["bulk"]).bulk("Cu", "fcc", a=3.6, cubic=True)])
+    batch = AtomsBatch.from_atoms([bulk("Cu", "fcc", a=3.6, cubic=True)])
     first = load_potential(f"chgnet:{tiny_chgnet()[-1]}")(batch)
     second = load_potential(f"chgnet:{again}")(batch)
     assert float(first.energy_ev[0]) == float(second.energy_ev[0])
