@@ -53,13 +53,15 @@ class CHGNetFilePotential:
 
         unknown = sorted({int(z) for z in torch.unique(batch.atomic_numbers)} - self.supported_elements)
         if unknown:
-            raise ValueError(f"{self.name} was fitted on {', '.join(chemical_symbols[z] for z in sorted(self.supported_elements))}"
-                             f" only; it cannot evaluate {', '.join(chemical_symbols[z] for z in unknown)}")
+            fitted = ", ".join(chemical_symbols[z] for z in sorted(self.supported_elements))
+            raise ValueError(f"{self.name} was fitted on {fitted} only; "
+                             f"it cannot evaluate {', '.join(chemical_symbols[z] for z in unknown)}")
         structures = []
         for atoms in batch.to_atoms():
             if not atoms.pbc.all():
                 if atoms.pbc.any():
-                    raise ValueError(f"{self.name} needs fully periodic or fully free structures, got pbc={atoms.pbc.tolist()}")
+                    raise ValueError(f"{self.name} needs fully periodic or fully free structures, "
+                                     f"got pbc={atoms.pbc.tolist()}")
                 extent = atoms.positions.max(axis=0) - atoms.positions.min(axis=0)
                 atoms.cell = np.diag(extent + 2 * self.cutoff_angstrom + 2.0)
                 atoms.pbc = True

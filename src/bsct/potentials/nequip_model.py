@@ -36,7 +36,8 @@ def _nequip_global_state():
     ``seed_everything(123)``), undone on exit so the rest of the process sees no change."""
     from nequip.utils.global_state import set_global_state
 
-    dtype, torch_rng, np_rng, py_rng = torch.get_default_dtype(), torch.get_rng_state(), np.random.get_state(), random.getstate()
+    dtype, torch_rng = torch.get_default_dtype(), torch.get_rng_state()
+    np_rng, py_rng = np.random.get_state(), random.getstate()
     seed_env = os.environ.get("PL_GLOBAL_SEED")
     try:
         set_global_state(allow_tf32=False)
@@ -96,7 +97,8 @@ class NequIPPotential:
         if dtype is not None and dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
         if dtype is not None and path.name.endswith(".nequip.zip"):
-            raise ValueError("dtype= applies to checkpoints (.ckpt); a packaged model runs in the dtype it was packaged in")
+            raise ValueError("dtype= applies to checkpoints (.ckpt); "
+                             "a packaged model runs in the dtype it was packaged in")
         try:
             with _nequip_global_state():
                 model = _load(path, dtype)

@@ -178,8 +178,6 @@ def train_nequip(data_path: str | Path, out_dir: str | Path, *, model: str = "ne
         return {"checkpoints": [str(_checkpoint_path(run_dir, e).relative_to(out_dir)) for e in checkpoints_at],
                 "elements": symbols, "n_train_structures": len(train)}
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "settings.json").write_text(json.dumps(settings, indent=1, sort_keys=True))
     record = cached_step(out_dir / "train.json", settings, compute)
     return [out_dir / p for p in record["checkpoints"]]
 
