@@ -57,6 +57,20 @@ def training_subset(structures: Sequence, n_train: int | None) -> list:
     return [structures[i] for i in order[:n_train]]
 
 
+def run_inputs(data_path, val_path, epochs: int, checkpoints_at) -> tuple[Path, Path, list[int]]:
+    """The checked training inputs every trainer here shares: (data file, validation file — by
+    default ``val.extxyz`` beside the data —, sorted checkpoint epochs — by default the last)."""
+    data_path = Path(data_path)
+    val_path = Path(val_path) if val_path is not None else data_path.with_name("val.extxyz")
+    checkpoints = sorted({int(e) for e in (checkpoints_at or (epochs,))})
+    if not checkpoints[0] >= 1 or checkpoints[-1] > epochs:
+        raise ValueError(f"checkpoints_at must lie in 1..{epochs} (epochs), got {checkpoints}")
+    for path in (data_path, val_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such data file")
+    return data_path, val_path, checkpoints
+
+
 def nequip_config(train_file: Path, val_file: Path, run_dir: Path, *, model: str, symbols: Sequence[str],
                   seed: int, epochs: int, checkpoints_at: Sequence[int], cutoff_angstrom: float,
                   model_dtype: str, batch_size: int, lr: float, energy_weight: float,
@@ -141,14 +155,8 @@ def train_nequip(data_path: str | Path, out_dir: str | Path, *, model: str = "ne
     """
     from bsct.data.io import read_structures
 
-    data_path, out_dir = Path(data_path), Path(out_dir)
-    val_path = Path(val_path) if val_path is not None else data_path.with_name("val.extxyz")
-    checkpoints_at = sorted({int(e) for e in (checkpoints_at or (epochs,))})
-    if not checkpoints_at[0] >= 1 or checkpoints_at[-1] > epochs:
-        raise ValueError(f"checkpoints_at must lie in 1..{epochs} (epochs), got {checkpoints_at}")
-    for path in (data_path, val_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such data file")
+    data_path, val_path, checkpoints_at = run_inputs(data_path, val_path, epochs, checkpoints_at)
+    out_dir = Path(out_dir)
     settings = {"trainer": "nequip-train", "model": model, "n_train": n_train, "seed": int(seed),
                 "epochs": int(epochs), "checkpoints_at": checkpoints_at, "n_val": n_val,
                 "cutoff_angstrom": float(cutoff_angstrom), "model_dtype": model_dtype, "batch_size": int(batch_size),

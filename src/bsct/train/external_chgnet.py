@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bsct.runs import cached_step, file_sha256, versions
-from bsct.train.external import SUBSET_SEED, training_subset
+from bsct.train.external import SUBSET_SEED, run_inputs, training_subset
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,8 @@ def train_chgnet(data_path: str | Path, out_dir: str | Path, *, n_train: int | N
     cutoff, ``hyper`` overrides :data:`CHGNET_SMALL`. Returns the checkpoints
     ``out_dir/checkpoints/epochNNNN.pth.tar`` in epoch order, each a SPEC as ``chgnet:PATH``.
     """
-    data_path, out_dir = Path(data_path), Path(out_dir)
-    val_path = Path(val_path) if val_path is not None else data_path.with_name("val.extxyz")
-    checkpoints_at = sorted({int(e) for e in (checkpoints_at or (epochs,))})
-    if not checkpoints_at[0] >= 1 or checkpoints_at[-1] > epochs:
-        raise ValueError(f"checkpoints_at must lie in 1..{epochs} (epochs), got {checkpoints_at}")
-    for path in (data_path, val_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such data file")
+    data_path, val_path, checkpoints_at = run_inputs(data_path, val_path, epochs, checkpoints_at)
+    out_dir = Path(out_dir)
     settings = {"trainer": "chgnet.trainer.Trainer", "model": "chgnet", "n_train": n_train, "seed": int(seed),
                 "epochs": int(epochs), "checkpoints_at": checkpoints_at, "n_val": n_val,
                 "cutoff_angstrom": float(cutoff_angstrom), "batch_size": int(batch_size), "lr": float(lr),
