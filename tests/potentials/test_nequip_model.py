@@ -108,3 +108,16 @@ def test_float32_evaluation_of_the_same_weights():
     e32 = p32(batch)
     assert 0 < abs(float(e64.energy_ev[0] - e32.energy_ev[0])) < 1e-3
     np.testing.assert_allclose(e32.forces_ev_per_angstrom.numpy(), e64.forces_ev_per_angstrom.numpy(), atol=1e-4)
+
+
+def test_a_model_file_spec_is_identified_by_its_content(tmp_path):
+    """Resuming a run checks the model: a retrained file at the same path is another potential."""
+    from bsct.registry import potential_identity
+
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(b"weights one")
+    first = potential_identity(f"nequip:{path}")
+    path.write_bytes(b"weights two")
+    second = potential_identity(f"nequip:{path}")
+    assert first["spec"] == second["spec"] == f"nequip:{path}" and first["sha256"] != second["sha256"]
+    assert "sha256" not in potential_identity("chgnet:0.3.0")
