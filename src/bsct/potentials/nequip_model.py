@@ -118,9 +118,6 @@ class NequIPPotential:
         # type names are chemical symbols in models trained by bsct (identity species -> type map)
         self.supported_elements = frozenset(self.type_names)
 
-    def __getstate__(self) -> dict:
-        return self.__dict__
-
     def _check_elements(self, atomic_numbers: torch.Tensor) -> None:
         from ase.data import chemical_symbols
 
