@@ -147,7 +147,8 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
 
 def _nequip(path: str, dtype: str | None = None):
     """A NequIP or Allegro model file (``nequip`` 0.19 checkpoint or package); cutoff and elements
-    from its metadata; ``dtype=float64|float32`` casts it (default: as trained)."""
+    from its metadata; ``dtype=float64|float32`` evaluates the same weights at that precision
+    (default: as trained)."""
     try:
         import nequip  # noqa: F401
     except ImportError as exc:
