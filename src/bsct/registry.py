@@ -5,6 +5,9 @@ SPEC forms:
     NAME[key=value,...]       a built-in with keyword arguments, e.g. ``planted[kind=energy_step,size=0.01]``
     FAMILY:VERSION[...]       a versioned model family: ``chgnet:0.3.0``, ``chgnet:0.2.0``,
                               ``sevennet:7net-0``, ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``
+    FAMILY:PATH[...]          a model file another package wrote: ``nequip:run/epoch0010.ckpt``
+                              (NequIP or Allegro checkpoint or ``.nequip.zip`` package),
+                              ``chgnet:run/epoch0010.pth.tar`` (a CHGNet trained by chgnet)
     package.module:factory    a Python callable returning an ASE calculator or a batched potential
     path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
 """
@@ -113,12 +116,19 @@ def _missing(package: str, extra: str = "models"):
 
 
 def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
-    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph."""
+    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph.
+
+    ``model`` may instead be a CHGNet file chgnet wrote (``*.pth.tar``, e.g. one trained from scratch
+    by :func:`bsct.train.external_chgnet.train_chgnet`): batched, cutoff read from the model."""
     try:
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
+    if str(model).endswith(".pth.tar") or Path(model).is_file():
+        from bsct.potentials.chgnet_model import CHGNetFilePotential
+
+        return CHGNetFilePotential(model)
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
@@ -142,6 +152,19 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
                                supported_elements=[int(z) for z in known] if known else None)
 
 
+def _nequip(path: str, dtype: str | None = None):
+    """A NequIP or Allegro model file (``nequip`` 0.19 checkpoint or package); cutoff and elements
+    from its metadata; ``dtype=float64|float32`` evaluates the same weights at that precision
+    (default: as trained)."""
+    try:
+        import nequip  # noqa: F401
+    except ImportError as exc:
+        raise _missing("nequip", "zoo") from exc
+    from bsct.potentials.nequip_model import NequIPPotential
+
+    return NequIPPotential(path, dtype=dtype)
+
+
 BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
     "chgnet": _chgnet,
     "sevennet-0": _sevennet,
@@ -159,6 +182,7 @@ FAMILIES: dict[str, Callable[..., BatchedPotential]] = {
     "chgnet": _chgnet,
     "sevennet": _sevennet,
     "xtb": _xtb,
+    "nequip": _nequip,
 }
 
 
@@ -168,7 +192,8 @@ def register(name: str, factory: Callable[..., BatchedPotential]) -> None:
 
 
 _NAME_ARGS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
-_FAMILY_VERSION = re.compile(r"^(?P<family>[A-Za-z0-9_\-]+):(?P<version>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
+# the version of a file family (``nequip:PATH``) is a path: anything but brackets
+_FAMILY_VERSION = re.compile(r"^(?P<family>[A-Za-z0-9_\-]+):(?P<version>[^\[\]]+)(\[(?P<args>.*)\])?$")
 
 
 def _parse_kwargs(text: str) -> dict:
@@ -315,8 +340,10 @@ def potential_identity(potential) -> dict:
     import torch
 
     if isinstance(potential, str):
-        if Path(potential).is_file():
-            return {"spec": potential, "sha256": file_sha256(potential)}
+        family = _FAMILY_VERSION.match(potential)
+        path = family["version"] if family and family["family"] in FAMILIES else potential
+        if Path(path).is_file():  # a checkpoint, or a FAMILY:PATH model file
+            return {"spec": potential, "sha256": file_sha256(path)}
         return {"spec": potential}
     identity = {"type": f"{type(potential).__module__}.{type(potential).__qualname__}",
                 "params": {k: v for k, v in sorted(getattr(potential, "__dict__", {}).items())
