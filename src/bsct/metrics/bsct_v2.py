@@ -112,6 +112,7 @@ def analyse_arrays_v2(
     bond_label: str = "",
     bond_type: str = "",
     confirm: Callable[[Detection], Detection | None] | None = None,
+    environment: bool = False,
 ) -> ScanAnalysisV2:
     """BSCT v2 of one scan (module docstring).
 
@@ -129,6 +130,9 @@ def analyse_arrays_v2(
         confirm: optional check of each step/kink detection (:data:`CONFIRMABLE_KINDS`) before
             merging, e.g. a re-scan with the model at h/8; returns the detection (possibly
             relocated) or None to drop it. Without it the coarse grid decides alone.
+        environment: the moving atoms keep other neighbours (a crystal's or ring's pair scan):
+            f_r includes their restoring force, so the tail's trailing decline is not a bump
+            (:func:`bsct.metrics.tail.tail_bumps`).
     """
     r = np.asarray(r_angstrom, float)
     e = np.asarray(energy_ev, float)
@@ -176,7 +180,7 @@ def analyse_arrays_v2(
         detections += force_inconsistency(rs, es, fs, sig_e, sig_f, floors)
         seg_eq = eq - start
         if 0 <= seg_eq < len(rs):
-            detections += tail_bumps(rs, fs, seg_eq, sig_f, floors)
+            detections += tail_bumps(rs, fs, seg_eq, sig_f, floors, environment=environment)
             depth = max(2.0 * floors.k_sigma * noise.energy_ev, floors.energy_floor_ev)
             for k, prominence in spurious_minima(rs, es, seg_eq, depth):
                 detections.append(Detection("spurious_minimum", float(rs[k]), prominence, "eV", depth,
