@@ -6,14 +6,16 @@ Pipeline of :func:`analyse_arrays_v2` (each step in its own module):
    :mod:`bsct.scan.collisions`; points where a moving atom runs into a third atom are not
    scored). Non-finite points inside the scored range are one ``nonfinite`` artifact per run.
    The detectors run on each contiguous stretch of scored points (≥ ``MIN_SEGMENT_POINTS``).
-2. Noise σ_E(r), σ_f(r) from the stretch itself (:mod:`bsct.metrics.noise`).
+2. Noise σ_E(r), σ_f(r) from the stretch itself (:mod:`bsct.metrics.noise`), the largest within
+   the step filters' 17-point support.
 3. Detectors, thresholds max(k_σ·σ·gain, floor) + resolution allowance (:mod:`bsct.metrics.floors`):
    ``energy_jump`` and ``force_jump`` (:mod:`bsct.metrics.steps`), ``curvature_jump`` and
    ``roughness`` (:mod:`bsct.metrics.shape`), ``force_inconsistency``
    (:mod:`bsct.metrics.consistency`), ``tail_bump`` and ``residual_force``
    (:mod:`bsct.metrics.tail`), ``spurious_minimum`` (v1's prominence test with depth threshold
-   max(2·k_σ·σ_E, energy floor)) and compression-side ``force_sign_flip`` (f_r < −max(k_σ σ_f,
-   force floor) before r_eq; the stretch side is the tail detector's).
+   max(2·k_σ·σ_E, energy floor), σ_E the local noise at the well) and compression-side
+   ``force_sign_flip`` (f_r < −max(k_σ σ_f, force floor), local σ_f, before r_eq; the stretch
+   side is the tail detector's).
 4. Detections at the same place merge into one artifact (:mod:`bsct.metrics.merge`).
 5. Each artifact gets ΔE above the bond minimum and a Boltzmann weight at ``temperature_k``
    (:mod:`bsct.metrics.severity`).
@@ -44,7 +46,7 @@ from bsct.metrics.merge import MergedArtifact, merge_detections
 from bsct.metrics.noise import ScanNoise, scan_noise
 from bsct.metrics.severity import boltzmann_weight, energy_above_minimum_ev
 from bsct.metrics.shape import curvature_steps, roughness
-from bsct.metrics.steps import energy_steps, force_steps
+from bsct.metrics.steps import WINDOW_POINTS as STEP_WINDOW_POINTS, energy_steps, force_steps
 from bsct.metrics.tail import residual_force, tail_bumps
 
 CONFIRMABLE_KINDS = ("energy_jump", "force_jump", "curvature_jump")
@@ -169,7 +171,7 @@ def analyse_arrays_v2(
         if stop - start < MIN_SEGMENT_POINTS:
             continue
         rs, es, fs = r[start:stop], e[start:stop], f[start:stop]
-        noise = scan_noise(es, fs, window_points=floors.noise_window_points)
+        noise = scan_noise(es, fs, window_points=floors.noise_window_points, support_points=2 * STEP_WINDOW_POINTS + 1)
         noises.append(noise)
         sig_e, sig_f = noise.energy_local_ev, noise.force_local_ev_per_angstrom
         detections += energy_steps(rs, es, sig_e, floors)
@@ -181,15 +183,19 @@ def analyse_arrays_v2(
         seg_eq = eq - start
         if 0 <= seg_eq < len(rs):
             detections += tail_bumps(rs, fs, seg_eq, sig_f, floors, environment=environment)
-            depth = max(2.0 * floors.k_sigma * noise.energy_ev, floors.energy_floor_ev)
-            for k, prominence in spurious_minima(rs, es, seg_eq, depth):
-                detections.append(Detection("spurious_minimum", float(rs[k]), prominence, "eV", depth,
-                                            f"well of depth {prominence:.3e} eV besides the minimum at {r[eq]:.3f} Å"))
-            flip_tol = max(floors.k_sigma * noise.force_ev_per_angstrom, floors.force_floor_ev_per_angstrom)
-            for s0, s1, worst, side in sign_flip_runs(fs, seg_eq, flip_tol):
-                if side == "compression":
+            # the noise at the place, like every other detector: inside a rough stretch the
+            # scan-wide σ would make every noise dip a well and every noise swing a flip
+            depth = np.maximum(2.0 * floors.k_sigma * sig_e, floors.energy_floor_ev)
+            for k, prominence in spurious_minima(rs, es, seg_eq, float(depth.min())):
+                if prominence >= depth[k]:
+                    detections.append(Detection("spurious_minimum", float(rs[k]), prominence, "eV", float(depth[k]),
+                                                f"well of depth {prominence:.3e} eV besides the minimum at {r[eq]:.3f} Å"))
+            flip_tol = np.maximum(floors.k_sigma * sig_f, floors.force_floor_ev_per_angstrom)
+            for s0, s1, worst, side in sign_flip_runs(fs, seg_eq, float(flip_tol.min())):
+                if side == "compression" and abs(fs[worst]) > flip_tol[worst]:
                     detections.append(Detection("force_sign_flip", float(rs[worst]), float(abs(fs[worst])), "eV/Å",
-                                                flip_tol, f"compression pulls in, r = {rs[s0]:.3f}-{rs[s1 - 1]:.3f} Å"))
+                                                float(flip_tol[worst]),
+                                                f"compression pulls in, r = {rs[s0]:.3f}-{rs[s1 - 1]:.3f} Å"))
         far = None if far_mask is None else np.asarray(far_mask, bool)[start:stop]
         detections += residual_force(rs, fs, sig_f, cutoff_angstrom, far, floors)
 
