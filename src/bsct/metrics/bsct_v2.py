@@ -34,6 +34,7 @@ a 10× floor step scores log10(10) = 1.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ from bsct.metrics.consistency import true_runs, force_inconsistency
 from bsct.metrics.detectors import Artifact, equilibrium_index, grid_step_angstrom, sign_flip_runs, spurious_minima
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
-from bsct.metrics.noise import ScanNoise, scan_noise
+from bsct.metrics.noise import ScanNoise, float32_sum_noise_ev, scan_noise
 from bsct.metrics.severity import boltzmann_weight, energy_above_minimum_ev
 from bsct.metrics.shape import curvature_steps, roughness
 from bsct.metrics.steps import WINDOW_POINTS as STEP_WINDOW_POINTS, energy_steps, force_steps
@@ -115,6 +116,7 @@ def analyse_arrays_v2(
     bond_type: str = "",
     confirm: Callable[[Detection], Detection | None] | None = None,
     environment: bool = False,
+    n_atoms: int | None = None,
 ) -> ScanAnalysisV2:
     """BSCT v2 of one scan (module docstring).
 
@@ -135,6 +137,10 @@ def analyse_arrays_v2(
         environment: the moving atoms keep other neighbours (a crystal's or ring's pair scan):
             f_r includes their restoring force, so the tail's trailing decline is not a bump
             (:func:`bsct.metrics.tail.tail_bumps`).
+        n_atoms: atoms in the scanned structure. The roughness energy floor is raised to 3× the
+            noise float32 summation of that many atoms' energies gives (:func:`float32_sum_noise_ev`):
+            a scan cannot tell a float32 model from a float64 one, and float32 noise alone must
+            never be an artifact (a 864-atom Cu cell: 2e-3 eV, above the 3e-4 eV floor).
     """
     r = np.asarray(r_angstrom, float)
     e = np.asarray(energy_ev, float)
@@ -149,6 +155,10 @@ def analyse_arrays_v2(
     scored = inc & finite
     detections: list[Detection] = []
     noises: list[ScanNoise] = []
+    rough_floors = floors
+    if n_atoms is not None:
+        rough_floors = dataclasses.replace(floors, roughness_energy_floor_ev=max(
+            floors.roughness_energy_floor_ev, 3.0 * float32_sum_noise_ev(e[inc & finite], n_atoms)))
     n_scored = int(scored.sum())
 
     # Non-finite points inside the included range: one artifact per run.
@@ -178,7 +188,7 @@ def analyse_arrays_v2(
         f_steps = force_steps(rs, fs, sig_f, floors)
         detections += f_steps
         detections += curvature_steps(rs, fs, sig_f, f_steps, floors)
-        detections += roughness(rs, es, fs, floors)
+        detections += roughness(rs, es, fs, rough_floors)
         detections += force_inconsistency(rs, es, fs, sig_e, sig_f, floors)
         seg_eq = eq - start
         if 0 <= seg_eq < len(rs):

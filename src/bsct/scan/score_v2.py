@@ -149,6 +149,6 @@ def analyse_bond_v2(
     result = analyse_arrays_v2(r, curve.energy_ev, f_r, r_eq_hint=curve.r0_angstrom, cutoff_angstrom=cutoff,
                                far_mask=far, temperature_k=temperature_k, include=scored, floors=floors,
                                bond_label=curve.label, bond_type=curve.bond_type, confirm=confirm,
-                               environment=curve.mode == "pair" and n_atoms > 2)
+                               environment=curve.mode == "pair" and n_atoms > 2, n_atoms=n_atoms)
     summary = {"n_excluded_by_collision_guard": int((~guard).sum())}
     return BondAnalysisV2(result, guard, scored, diatomic_metrics(r, curve.energy_ev, f_r), summary)
