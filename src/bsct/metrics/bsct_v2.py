@@ -23,13 +23,18 @@ Pipeline of :func:`analyse_arrays_v2` (each step in its own module):
 Score (dimensionless, 0 when nothing is found; v1's log compression, but per merged artifact
 instead of per detector, so one defect counts once):
 
-    X_a     = (size_a − threshold_a) / threshold_a          strength of artifact a's primary
+    X_d     = (size_d − threshold_d) / threshold_d          strength of detection d
+    X_a     = max_{d ∈ a} X_d                                strength of artifact a: its strongest
+                                                             detection, primary or evidence
     S       = Σ_a log10(1 + X_a)                             unweighted score
     S_T     = Σ_a w_a · log10(1 + X_a),  w_a = exp(−ΔE_a/(k_B T))   weighted score (= S for T None)
 
 For ``nonfinite`` the threshold is n_scored/1000 points, so X ≈ 1000 × the failed fraction − 1,
 as in v1. A threshold derived from the noise makes X the artifact's signal-to-threshold ratio:
-a 10× floor step scores log10(10) = 1.
+a 10× floor step scores log10(10) = 1. The primary names the artifact (the most specific kind);
+its strength is the strongest of its detections, so merging never lowers a score: a 1 meV rough
+stretch that merges into a barely significant force inconsistency at its edge still counts as
+the roughness it is (benchmarks/sensitivity_v2.py found the score rising with k_σ before).
 """
 
 from __future__ import annotations
@@ -92,12 +97,13 @@ class ScanAnalysisV2:
 
 
 def artifact_strength(m: MergedArtifact) -> float:
-    """log10(1 + X) of the primary: the artifact's contribution to the unweighted score.
+    """log10(1 + X), X the largest strength of the artifact's detections (primary and evidence):
+    the artifact's contribution to the unweighted score.
 
     X is infinite only when the threshold is 0 (floors set to 0 on a noiseless scan); such an
     artifact counts 3 (X = 999), the most a v1 component could reach from a failed scan.
     """
-    x = m.primary.ratio
+    x = max(d.ratio for d in (m.primary, *m.evidence))
     return float(np.log10(1.0 + max(x, 0.0))) if np.isfinite(x) else 3.0
 
 
@@ -117,6 +123,7 @@ def analyse_arrays_v2(
     confirm: Callable[[Detection], Detection | None] | None = None,
     environment: bool = False,
     n_atoms: int | None = None,
+    drop_kinds: tuple[str, ...] = (),
 ) -> ScanAnalysisV2:
     """BSCT v2 of one scan (module docstring).
 
@@ -141,6 +148,8 @@ def analyse_arrays_v2(
             noise float32 summation of that many atoms' energies gives (:func:`float32_sum_noise_ev`):
             a scan cannot tell a float32 model from a float64 one, and float32 noise alone must
             never be an artifact (a 864-atom Cu cell: 2e-3 eV, above the 3e-4 eV floor).
+        drop_kinds: detector kinds whose detections are discarded before merging (ablations,
+            benchmarks/sensitivity_v2.py); default none.
     """
     r = np.asarray(r_angstrom, float)
     e = np.asarray(energy_ev, float)
@@ -212,6 +221,7 @@ def analyse_arrays_v2(
     if confirm is not None:
         checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
         detections = [d for d in checked if d is not None]
+    detections = [d for d in detections if d.kind not in drop_kinds]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
     r_sc, e_sc = r[scored], e[scored]
     weighted = []
