@@ -110,22 +110,51 @@ def _padded_slots(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int
     return center, slot, int(counts.max()) if len(counts) else 0
 
 
+class _DenseSoftRank(torch.autograd.Function):
+    """rho = S w - w / 2 with S_el = sigmoid(x_e - x_l), per row of (n_centers, width) tables x, w.
+
+    The backward pass is written out (with s' = S (1 - S)):
+        d rho_e / d x_e = sum_l s'_el w_l,   d rho_e / d x_l = -s'_el w_l,   d rho_e / d w_l = S_el - [e = l] / 2,
+    three matrix-vector products over s' and S instead of autograd's chain of full-size
+    (width x width) temporaries. Under ``create_graph`` (the force loss of training) the same
+    formulas are evaluated from the inputs with autograd on, so second derivatives are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid_(x[:, :, None] - x[:, None, :])  # (n_centers, width, width)
+        ctx.save_for_backward(x, w, s)
+        return torch.bmm(s, w[:, :, None]).squeeze(-1) - 0.5 * w
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w, s = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: recompute S as a function of x
+            s = torch.sigmoid(x[:, :, None] - x[:, None, :])
+            slope = s * (1.0 - s)
+        else:
+            slope = torch.ops.aten.sigmoid_backward(torch.ones_like(s), s)  # s (1 - s) in one pass
+        slope_t = slope.transpose(1, 2)
+        grad_x = grad * torch.bmm(slope, w[:, :, None]).squeeze(-1) - w * torch.bmm(slope_t, grad[:, :, None]).squeeze(-1)
+        grad_w = torch.bmm(s.transpose(1, 2), grad[:, :, None]).squeeze(-1) - 0.5 * grad
+        return grad_x, grad_w
+
+
 def _soft_ranks_block(d_angstrom: torch.Tensor, count_weight: torch.Tensor, counts: torch.Tensor,
                       scale_angstrom: float) -> torch.Tensor:
     """Soft ranks of a contiguous run of whole centers; ``counts`` are their edge counts.
 
     Dense per center: each center's edges fill one row of a zero-padded (n_centers, width) table,
     S = sigmoid((d_e - d_l) / s) is one (n_centers, width, width) tensor and rho = S @ w - w / 2
-    (the l = e term is sigmoid(0) w_e = w_e / 2; padding has w = 0). Batched dense ops instead
-    of gathering and scattering every (e, l) pair: the same sums, several times faster.
+    (the l = e term is sigmoid(0) w_e = w_e / 2; padding has w = 0), see :class:`_DenseSoftRank`.
+    Batched dense ops instead of gathering and scattering every (e, l) pair: the same sums,
+    several times faster.
     """
     center, slot, width = _padded_slots(counts)
     table = d_angstrom.new_zeros((len(counts), width))
-    d = table.index_put((center, slot), d_angstrom)  # (n_centers, width)
+    x = table.index_put((center, slot), d_angstrom / scale_angstrom)  # (n_centers, width)
     w = table.index_put((center, slot), count_weight)
-    s = torch.sigmoid((d[:, :, None] - d[:, None, :]) / scale_angstrom)  # (n_centers, width, width)
-    rho = torch.bmm(s, w[:, :, None]).squeeze(-1) - 0.5 * w
-    return rho[center, slot]
+    return _DenseSoftRank.apply(x, w)[center, slot]
 
 
 def soft_ranks(
