@@ -110,33 +110,47 @@ def _padded_slots(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int
     return center, slot, int(counts.max()) if len(counts) else 0
 
 
+def _pair_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """S_el = sigmoid(x_e - x_l) for each row of x (n_centers, width) -> (n_centers, width, width).
+
+    As a / (a_e + a_l) with a = exp(x - c), c the middle of the row's range: one exp per edge instead
+    of one per pair (the same number to rounding). Rows whose range would overflow exp use sigmoid.
+    """
+    lo, hi = x.detach().amin(dim=1, keepdim=True), x.detach().amax(dim=1, keepdim=True)
+    if float((hi - lo).max()) > 2.0 * EXP_SAFE[x.dtype]:
+        return torch.sigmoid(x[:, :, None] - x[:, None, :])
+    a = torch.exp(x - 0.5 * (lo + hi))
+    return a[:, :, None] / (a[:, :, None] + a[:, None, :])
+
+
+EXP_SAFE = {torch.float64: 300.0, torch.float32: 40.0}  # |exponent| whose exp and its sums stay finite
+
+
 class _DenseSoftRank(torch.autograd.Function):
     """rho = S w - w / 2 with S_el = sigmoid(x_e - x_l), per row of (n_centers, width) tables x, w.
 
-    The backward pass is written out (with s' = S (1 - S)):
+    The backward pass is written out (with s' = S (1 - S), symmetric, and S^T = 1 - S):
         d rho_e / d x_e = sum_l s'_el w_l,   d rho_e / d x_l = -s'_el w_l,   d rho_e / d w_l = S_el - [e = l] / 2,
-    three matrix-vector products over s' and S instead of autograd's chain of full-size
+    a few matrix-vector products over s' and S instead of autograd's chain of full-size
     (width x width) temporaries. Under ``create_graph`` (the force loss of training) the same
     formulas are evaluated from the inputs with autograd on, so second derivatives are exact.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid_(x[:, :, None] - x[:, None, :])  # (n_centers, width, width)
+        s = _pair_sigmoid(x)  # (n_centers, width, width)
         ctx.save_for_backward(x, w, s)
-        return torch.bmm(s, w[:, :, None]).squeeze(-1) - 0.5 * w
+        return (s * w[:, None, :]).sum(-1) - 0.5 * w
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, w, s = ctx.saved_tensors
         if torch.is_grad_enabled():  # double backward: recompute S as a function of x
-            s = torch.sigmoid(x[:, :, None] - x[:, None, :])
-            slope = s * (1.0 - s)
-        else:
-            slope = torch.ops.aten.sigmoid_backward(torch.ones_like(s), s)  # s (1 - s) in one pass
-        slope_t = slope.transpose(1, 2)
-        grad_x = grad * torch.bmm(slope, w[:, :, None]).squeeze(-1) - w * torch.bmm(slope_t, grad[:, :, None]).squeeze(-1)
-        grad_w = torch.bmm(s.transpose(1, 2), grad[:, :, None]).squeeze(-1) - 0.5 * grad
+            s = _pair_sigmoid(x)
+        slope = torch.addcmul(s, s, s, value=-1.0)  # s (1 - s), symmetric
+        slope_w, slope_g = torch.bmm(slope, torch.stack([w, grad], dim=-1)).unbind(-1)
+        grad_x = grad * slope_w - w * slope_g
+        grad_w = (s * grad[:, :, None]).sum(1) - 0.5 * grad
         return grad_x, grad_w
 
 
