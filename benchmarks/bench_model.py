@@ -13,7 +13,7 @@ Speed against the model code of an earlier commit (issue #23), interleaved in on
           [--checkpoint runs/x/model.pt]
   loads src/bsct/model/ of that commit (``git show``) as a second package, builds both models with the
   same weights (named configs at paper size, or the given checkpoints), checks their outputs agree
-  and prints µs/atom (energy + forces, fcc Cu cells, float64 and float32) and the ratio old / new;
+  and prints CPU µs/atom (process time; energy + forces, fcc Cu cells, float64 and float32) and the ratio old / new;
   --profile prints the torch.profiler top ops of the new code at 108 atoms.
 
 Data: the committed ci Cu splits when present (bsct.data.ci_path), else EMT Cu made on the fly
@@ -243,9 +243,9 @@ def speed_vs(commit: str, sizes, repeats: int, checkpoints, profile: bool) -> li
                 times = {"old": [], "new": []}
                 for _ in range(repeats):
                     for key, model in (("old", old), ("new", new)):
-                        start = time.perf_counter()
+                        start = time.process_time()  # CPU time of this (one-thread) process: robust on a shared machine
                         model(batch)
-                        times[key].append(1e6 * (time.perf_counter() - start) / n)
+                        times[key].append(1e6 * (time.process_time() - start) / n)
                 ratios = sorted(o / w for o, w in zip(times["old"], times["new"]))
                 row = {"model": label, "dtype": dtype, "atoms": n,
                        "old_us_per_atom": statistics.median(times["old"]),
