@@ -70,9 +70,11 @@ class Edges:
     log_weight: torch.Tensor
 
     def subset(self, keep: torch.Tensor) -> "Edges":
+        """The edges where the boolean ``keep`` is True (one nonzero, then five gathers)."""
+        idx = keep.nonzero().squeeze(1)
         return Edges(
-            self.center_idx[keep], self.neighbor_idx[keep], self.vectors_angstrom[keep],
-            self.d_angstrom[keep], self.log_weight[keep],
+            self.center_idx[idx], self.neighbor_idx[idx], self.vectors_angstrom[idx],
+            self.d_angstrom[idx], self.log_weight[idx],
         )
 
 
