@@ -112,6 +112,9 @@ def _padded_slots(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int
     return center, slot, int(counts.max()) if len(counts) else 0
 
 
+EXP_SAFE = {torch.float64: 300.0, torch.float32: 40.0}  # |exponent| whose exp and its sums stay finite
+
+
 def _pair_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """S_el = sigmoid(x_e - x_l) for each row of x (n_centers, width) -> (n_centers, width, width).
 
@@ -119,13 +122,10 @@ def _pair_sigmoid(x: torch.Tensor) -> torch.Tensor:
     of one per pair (the same number to rounding). Rows whose range would overflow exp use sigmoid.
     """
     lo, hi = x.detach().amin(dim=1, keepdim=True), x.detach().amax(dim=1, keepdim=True)
-    if float((hi - lo).max()) > 2.0 * EXP_SAFE[x.dtype]:
+    if float((hi - lo).max()) > 2.0 * EXP_SAFE.get(x.dtype, 5.0):
         return torch.sigmoid(x[:, :, None] - x[:, None, :])
     a = torch.exp(x - 0.5 * (lo + hi))
     return a[:, :, None] / (a[:, :, None] + a[:, None, :])
-
-
-EXP_SAFE = {torch.float64: 300.0, torch.float32: 40.0}  # |exponent| whose exp and its sums stay finite
 
 
 class _DenseSoftRank(torch.autograd.Function):
