@@ -7,9 +7,11 @@ Runs in the separate MACE venv (mace-torch pins e3nn 0.4.4; see benchmarks/mace_
 
 Steps (each cached in --out; delete a file to redo that step):
   1. ``transformer/model.pt``: our ``final`` Transformer (paper size: dim 64, 2 layers, k 30,
-     r_cut 6 Å) trained on ci:cu train (val for the best epoch) with bsct.train, or --transformer PATH.
+     r_cut 6 Å) trained on ci:cu train (val for the best epoch) with bsct.train, --transformer-epochs
+     (10), or --transformer PATH.
   2. ``mace/cu_mace.model``: a small MACE (``mace_run_train``: 32 channels, L = 0, 2 interactions,
-     correlation 3, r_max 5 Å) trained on the same train/val frames, float64.
+     correlation 3, r_max 5 Å) trained on the same train/val frames, float64, --mace-epochs (6); its
+     log (mace/logs/) has the validation force RMSE of every epoch, to read off equal force error.
   3. Force and energy RMSE of both on ci:cu test (the same frames, the same formula).
   4. Energy + forces of fcc Cu cells of 32, 108 and 500 atoms (rattled), one thread, float64 and
      float32, the two models interleaved in the same loop (repeat r: ours, MACE, ours, MACE...);
