@@ -68,3 +68,11 @@ def test_pair_sigmoid_is_the_sigmoid_of_differences_also_where_exp_would_overflo
     s = _pair_sigmoid(wide)
     assert torch.isfinite(s).all()
     torch.testing.assert_close(s, torch.sigmoid(wide[:, :, None] - wide[:, None, :]))
+
+
+def test_hard_ranks_break_ties_in_pair_order_per_center():
+    from bsct.model.neighborhood import hard_ranks
+
+    center = torch.tensor([0, 0, 0, 0, 2, 2, 2])  # atom 1 has no edges
+    d = torch.tensor([2.0, 1.0, 2.0, 1.0, 3.0, 3.0, 0.5], dtype=torch.float64)
+    assert hard_ranks(center, d, 3).tolist() == [2, 0, 3, 1, 1, 2, 0]

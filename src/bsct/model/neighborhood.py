@@ -88,15 +88,16 @@ def _segment_starts(center_idx: torch.Tensor, n_atoms: int) -> tuple[torch.Tenso
 def hard_ranks(center_idx: torch.Tensor, d_angstrom: torch.Tensor, n_atoms: int) -> torch.Tensor:
     """(n_edges,) int64 rank of each edge's distance among its center's edges (0 = nearest).
 
-    Edges must be sorted by center (stable sorts keep ties in pair order).
+    Edges must be sorted by center. One stable sort along the rows of a (n_atoms, width) table of
+    distances (padding +inf, after every real edge), so ties keep pair order, as a global
+    (center, distance) sort would. ``topk`` would not: its order among ties is unspecified.
     """
-    by_d = torch.argsort(d_angstrom.detach(), stable=True)
-    order = by_d[torch.argsort(center_idx[by_d], stable=True)]  # sorted by (center, d)
-    _, starts = _segment_starts(center_idx, n_atoms)
-    pos = torch.arange(len(order), device=order.device)
-    ranks = torch.empty_like(order)
-    ranks[order] = pos - starts[center_idx[order]]
-    return ranks
+    counts, _ = _segment_starts(center_idx, n_atoms)
+    center, slot, width = _padded_slots(counts)
+    table = torch.full((n_atoms, width), torch.inf, dtype=d_angstrom.dtype, device=d_angstrom.device)
+    order = torch.argsort(table.index_put((center, slot), d_angstrom.detach()), dim=1, stable=True)
+    position = torch.arange(width, device=order.device).expand(n_atoms, width)
+    return torch.empty_like(order).scatter_(1, order, position)[center, slot]
 
 
 PAIR_BLOCK = 1 << 22  # (padded) edge pairs per soft-rank block: ~100 MB of temporaries in float64
