@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from pathlib import Path
 
 from bsct.runs import BadInput, NotCached, cached_only, reset_cached_only, write_json
@@ -23,7 +22,6 @@ from bsct.validation.predictor_stage import fsd_set_root, predictor_values, pred
 from bsct.validation.protocol import Protocol
 from bsct.validation.zoo import Zoo
 
-log = logging.getLogger(__name__)
 
 UNIT_COLUMNS = ("potential", "family", "split", "system", "temperature_k")
 OUTCOME_COLUMNS = ("any_failure", "conservation_failure", "structural_failure", "failure_fraction", "n_replicas")
@@ -76,43 +74,45 @@ def collect(p: Protocol, zoo: Zoo, out: Path, start_set: str, not_run: dict) -> 
     return {"units": units, "replicas": replicas, "costs": costs, "missing": missing}
 
 
-def _analyse(units_csv: Path, replicas_csv: Path, p: Protocol):
-    """The pre-registered analysis, or None with a message while its module is not installed."""
-    try:
-        import pandas as pd
+def _read_tables(units_csv: Path, replicas_csv: Path):
+    import pandas as pd
 
-        from bsct.metrics.validation_stats import analyse
-    except ImportError as exc:
-        log.warning("analysis skipped: bsct.metrics.validation_stats is not available here (%s)", exc)
-        return None, f"not run: bsct.metrics.validation_stats is not available here ({exc})"
     units = pd.read_csv(units_csv)
     replicas = pd.read_csv(replicas_csv, keep_default_na=False, na_values={"time_ps": [""]})
     for col in ("any_failure", "conservation_failure", "structural_failure"):
         units[col] = units[col].astype(bool)
     replicas["failed"] = replicas["failed"].astype(str) == "True"
+    return units, replicas
+
+
+def _analyse(units, replicas, p: Protocol):
+    """The pre-registered analysis (bsct.metrics.validation_stats.analyse) of the two tables."""
+    from bsct.metrics.validation_stats import analyse
+
     return analyse(units, replicas, p.raw), "done"
 
 
-def _report(result, out: Path, meta: dict) -> list[str]:
-    """validation.md and figures through bsct.report (when installed); the lines to print."""
-    try:
-        from bsct.report import validation_plots, validation_report
-    except ImportError:
-        text = ("# Validation\n\nThe report modules (bsct.report.validation_report / validation_plots) are not "
-                "installed here: validation.json holds the numbers.\n")
-        (out / "validation.md").write_text(_header(meta) + text)
-        return ["validation report: bsct.report.validation_report is not available here; wrote validation.json"]
-    write_md = getattr(validation_report, "validation_markdown", None)
-    save_figures = getattr(validation_plots, "save_figures", None)
-    if write_md is None or save_figures is None:  # the report helper's names land at merge
-        return ["validation report: bsct.report.validation_report has no validation_markdown(result, meta) / "
-                "validation_plots.save_figures(result, units_csv, replicas_csv, dir) yet; wrote validation.json"]
-    md = write_md(result, meta)
+def _amendment_notes(p: Protocol) -> list[str]:
+    return [f"{a.get('number', i + 1)} ({a.get('date', '?')}): " + "; ".join(a.get("changes", ()))
+            for i, a in enumerate(p.amendments)]
+
+
+def _report(result, units, replicas, out: Path, meta: dict, p: Protocol) -> list[str]:
+    """validation.md and its figures (bsct.report.validation_report / validation_plots); the lines to print."""
+    from bsct.report.validation_plots import validation_figures
+    from bsct.report.validation_report import validation_markdown
+
+    d = result.to_dict()
+    figures_dir = out / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    captions = {}
+    for stem, fig in validation_figures(units, replicas, d["thresholds"]).items():
+        fig.savefig(figures_dir / f"{stem}.png", dpi=110)
+        captions[stem] = f"figures/{stem}.png"
+    md = validation_markdown(d, protocol_commit=meta["protocol_hash"], amendments=_amendment_notes(p),
+                             command=f"bsct validate --tier {meta['tier']} --out {out}", figures=captions)
     (out / "validation.md").write_text(_header(meta) + md)
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    save_figures(result, out / "units.csv", out / "replicas.csv", figures)
-    return [f"validation report: {out / 'validation.md'}, figures in {figures}"]
+    return [f"validation report: {out / 'validation.md'}, figures in {figures_dir}"]
 
 
 def _header(meta: dict) -> str:
@@ -145,11 +145,15 @@ def stage_analysis(p: Protocol, cfg, zoo: Zoo, protocol_hash: str):
     meta = {"protocol": p.path, "protocol_hash": protocol_hash, "tier": p.tier, "dropped": zoo.dropped,
             "not_run": not_run, "missing": data["missing"], "n_units": len(data["units"]),
             "ci_tier": "not evidence" if p.tier == "ci" else None}
-    result, status = _analyse(out / "units.csv", out / "replicas.csv", p) if data["units"] else (None, "no units")
+    if data["units"]:
+        units, replicas = _read_tables(out / "units.csv", out / "replicas.csv")
+        result, status = _analyse(units, replicas, p)
+    else:
+        result, status = None, "no units"
     write_json(out / "validation.json", {**meta, "analysis_status": status, "cost": data["costs"],
                                          "analysis": result.to_dict() if result is not None else None})
     lines = [f"analysis: {len(data['units'])} units, {len(data['replicas'])} replicas -> {out / 'units.csv'}, "
              f"{out / 'replicas.csv'}; analysis {status}"]
     if result is not None:
-        lines += _report(result, out, meta)
+        lines += _report(result, units, replicas, out, meta, p)
     return StageResult("analysis", meta, lines)

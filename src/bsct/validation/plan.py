@@ -112,7 +112,7 @@ def make_plan(p: Protocol, zoo: Zoo, out: Path, n_steps: int) -> dict:
             fam["units"] += n_t
     trained = {f: v for f, v in projection.items() if v["trained"]}
     trained_registered = sum(v["registered_hours"] for v in trained.values())
-    shrink = trained_registered > p.aim_worker_hours
+    shrink = p.shrink_allowed and trained_registered > p.aim_worker_hours
     start_set = "primitive" if shrink else "registered"
     gpu = torch.cuda.is_available()
     not_run = {} if gpu else {f: "not run: no GPU lent here (budget rule: pretrained families run where a GPU is lent)"
@@ -121,7 +121,7 @@ def make_plan(p: Protocol, zoo: Zoo, out: Path, n_steps: int) -> dict:
         "aim_worker_hours": p.aim_worker_hours, "trained_families": sorted(trained),
         "trained_registered_hours": trained_registered,
         "trained_primitive_hours": sum(v["primitive_hours"] for v in trained.values()),
-        "shrink": shrink, "start_set": start_set, "gpu": gpu, "not_run": not_run,
+        "shrink": shrink, "shrink_allowed": p.shrink_allowed, "start_set": start_set, "gpu": gpu, "not_run": not_run,
         "total_hours_as_decided": sum(v[f"{start_set}_hours"] for f, v in projection.items() if f not in not_run),
     }
     return {"timing_steps": n_steps, "projection": projection, "decision": decision, "dropped": zoo.dropped,
@@ -137,7 +137,7 @@ def plan_lines(record: dict) -> list[str]:
                  else "not timed (no trained model here)")
         lines.append(f"  {family:24s} {v['units']:4d} units  {hours}")
     lines.append(f"trained families: {d['trained_registered_hours']:.1f} h at the registered starts vs the aim of "
-                 f"{d['aim_worker_hours']:g} h -> {'SHRINK: crystal starts become primitive 2x2x2 cells' if d['shrink'] else 'no shrink'}"
+                 f"{d['aim_worker_hours']:g} h -> {'SHRINK: crystal starts become primitive 2x2x2 cells' if d['shrink'] else 'no shrink (shrink rule withdrawn)' if not d.get('shrink_allowed', True) else 'no shrink'}"
                  f" ({d['trained_primitive_hours']:.1f} h at the primitive starts)")
     for family, v in record["projection"].items():
         for label, why in v["cannot_run"].items():

@@ -23,8 +23,8 @@ TIERS = ("ci", "full")
 
 #: What the ``ci`` tier changes in the protocol (dotted key -> value), and nothing else. One
 #: system (Cu, whose reference EMT is fast), one velocity seed per start and a few dozen MD steps,
-#: the tiny Transformer for two epochs on the committed ``ci`` data, no pretrained models, BSCT on
-#: 30 points. Enough to run every stage end to end in about a minute; the numbers are not evidence.
+#: the tiny Transformer for two epochs and NequIP for one on the committed ``ci`` data, no CHGNet
+#: from scratch and no pretrained models, BSCT on 30 points. Enough to run every stage end to end in about a minute; the numbers are not evidence.
 CI_OVERRIDES: dict[str, object] = {
     "tier.data_size": "ci",
     "systems": ["cu"],
@@ -36,12 +36,12 @@ CI_OVERRIDES: dict[str, object] = {
     "zoo.transformer.seeds": [0],
     "zoo.transformer.training_sets": ["ci"],
     "zoo.transformer.epochs": 2,
-    "zoo.schnetpack.systems": ["cu"],
-    "zoo.schnetpack.seeds": [0],
-    "zoo.schnetpack.training_sets": ["ci"],
+    "zoo.nequip.families": ["nequip/nequip"],
     "zoo.nequip.systems": ["cu"],
     "zoo.nequip.seeds": [0],
     "zoo.nequip.training_sets": ["ci"],
+    "zoo.nequip.epochs": 1,
+    "zoo.chgnet.systems": [],
     "zoo.pretrained.systems": [],
     "zoo.constructed_to_fail.weakened": [],
     "zoo.constructed_to_fail.systems": ["cu"],
@@ -143,6 +143,7 @@ class Protocol:
     analysis: dict
     amendments: tuple[dict, ...]
     raw: dict
+    shrink_allowed: bool = True  # [budget] shrink_rule; "none..." once withdrawn (amendment 1)
 
     def split_of(self, family: str) -> str:
         """``calibration`` or ``held_out`` of a family (a family in neither is an error)."""
@@ -220,7 +221,8 @@ def _trained(raw_zoo: dict) -> tuple[TrainedZoo, ...]:
                                   model_size=_get(t, "model_size", str, where), epochs=_get(t, "epochs", int, where),
                                   **common))
         else:
-            out.append(TrainedZoo(arch, _list(t, "families", str, where), **common))
+            epochs = _get(t, "epochs", int, where) if "epochs" in t else None
+            out.append(TrainedZoo(arch, _list(t, "families", str, where), epochs=epochs, **common))
     return tuple(out)
 
 
@@ -267,7 +269,8 @@ def check_protocol(raw: dict, path: str = "<protocol>", tier: str = "full") -> P
                            _get(sn, "equilibration_ps", float, "predictors.short_nve"),
                            _get(sn, "budget", str, "predictors.short_nve")),
         aim_worker_hours=_get(budget, "aim_worker_hours", float, "budget"),
-        analysis=dict(_table(raw, "analysis")), amendments=tuple(raw.get("amendments", ())), raw=raw)
+        analysis=dict(_table(raw, "analysis")), amendments=tuple(raw.get("amendments", ())), raw=raw,
+        shrink_allowed=not str(budget.get("shrink_rule", "")).startswith("none"))
     _check_consistency(protocol)
     return protocol
 

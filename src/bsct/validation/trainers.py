@@ -69,8 +69,14 @@ def train_external(training: Training, out_dir: Path, progress: bool = False) ->
 
     trainer = trainer_of(training.arch)
     data_path = reference_path(training.system, "train", size=training.training_set, generate=True, progress=progress)
-    paths = trainer(data_path, out_dir, model=training.family.split("/", 1)[-1], n_train=None, seed=training.seed,
-                    epochs=training.epochs, checkpoints_at=list(training.checkpoints_at))
+    if training.epochs is None:
+        raise ValueError(f"protocol: [zoo.{training.arch}] needs epochs for the {training.family} trainer")
+    # the package trainers keep checkpoints at finished-epoch counts, the protocol gives fractions
+    epochs_at = [training.epochs if e is None else e for e in checkpoint_epochs(training.checkpoints_at, training.epochs)]
+    model = training.family.split("/", 1)[-1]
+    kwargs = {} if training.arch == "chgnet" else {"model": model}
+    paths = trainer(data_path, out_dir, n_train=None, seed=training.seed, epochs=training.epochs,
+                    checkpoints_at=epochs_at, **kwargs)
     prefix = TRAINERS[training.arch][1]
     return [f"{prefix}{p}" for p in paths]
 

@@ -27,6 +27,8 @@ TRAINERS: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {
                                                                           "painn": ("schnetpack",)}),
     "nequip": ("bsct.train.external:train_nequip", "nequip:", {"nequip": ("nequip",),
                                                               "allegro": ("nequip", "allegro")}),
+    # CHGNet trained from scratch by chgnet's own Trainer (amendment 1: schnetpack cannot be installed here)
+    "chgnet": ("bsct.train.external_chgnet:train_chgnet", "chgnet:", {"scratch": ("chgnet",)}),
 }
 
 #: The package each pretrained family's SPECs need.
@@ -154,7 +156,8 @@ def _trained_potentials(p: Protocol, dropped: dict) -> list[ZooPotential]:
                 if why:
                     dropped[family] = why
                     continue
-                trainings += [Training(arch_zoo.arch, family, system, tset, seed, arch_zoo.checkpoints_at_fraction)
+                trainings += [Training(arch_zoo.arch, family, system, tset, seed, arch_zoo.checkpoints_at_fraction,
+                                       epochs=arch_zoo.epochs)
                               for system in arch_zoo.systems for tset in arch_zoo.training_sets
                               for seed in arch_zoo.seeds]
         for t in trainings:
