@@ -263,6 +263,16 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
     return curves_dir
 
 
+def scan_geometry(atoms, bond, config: "BSCTConfig", cutoff_angstrom: float | None,
+                  image_range_angstrom: float | None = None):
+    """The scan frames of ``bond`` exactly as :func:`run_bsct` builds them under ``config``
+    (cell rule by score version, collision guard, image range): for callers that re-evaluate a
+    scan's points, e.g. a jump refinement outside ``run_bsct``."""
+    return build_scan(atoms, bond, config.scan_range, cutoff_angstrom, config.mode, config.grow_cell,
+                      config.resolved_cell_rule, config.collision_fraction,
+                      config.image_range_angstrom or image_range_angstrom)
+
+
 def run_bsct(
     model,
     data,
@@ -308,8 +318,7 @@ def run_bsct(
                disable=not progress)  # advances chunk by chunk within a bond
     for bond in selection.bonds:
         bar.set_postfix_str(bond.label, refresh=False)
-        geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell,
-                              config.resolved_cell_rule, config.collision_fraction, image_range)
+        geometry = scan_geometry(structures[bond.structure_idx], bond, config, cutoff, image_range)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
         curve = ScanCurve.load(path) if path is not None and resume and path.exists() else None
         if curve is not None and curve.run_fingerprint != run_fp:

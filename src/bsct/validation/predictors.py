@@ -92,8 +92,8 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     from bsct.metrics.detectors import Tolerances
     from bsct.metrics.scan_metrics import COMPONENTS, analyse_curve
     from bsct.registry import load_potential
-    from bsct.scan.api import BSCTConfig, run_bsct
-    from bsct.scan.geometry import ScanRange, build_scan
+    from bsct.scan.api import BSCTConfig, run_bsct, scan_geometry
+    from bsct.scan.geometry import ScanRange
     from bsct.scan.runner import evaluate_points
     from bsct.scan.score_v2 import analyse_bond_v2
     from bsct.study.steps import NO_CUTOFF_TERM_ANGSTROM
@@ -109,7 +109,8 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     types = [res.curve.bond_type for res in report.results]
     v1_scores, v1_parts, v2_parts, at_t = [], {c: [] for c in COMPONENTS}, {}, {t: [] for t in temperatures_k}
     for bond, res in zip(report.selection.bonds, report.results):
-        geometry = build_scan(frames[bond.structure_idx], bond, scan_range, cutoff, config.mode, config.grow_cell)
+        geometry = scan_geometry(frames[bond.structure_idx], bond, config, cutoff,
+                                 getattr(potential, "interaction_range_angstrom", None))
 
         def refine(r, geometry=geometry):
             return evaluate_points(potential, geometry, r)
