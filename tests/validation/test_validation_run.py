@@ -83,7 +83,7 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames), list(reader)
 
 
-@pytest.mark.slow  # about 5 minutes on the shared 2-core machine (two trainings, 12 MD units, 6 BSCT scans)
+@pytest.mark.slow  # about 2-5 minutes on the shared 2-core machine (three trainings, 14 MD units, 7 BSCT scans)
 def test_the_ci_tier_end_to_end_and_resumes(tmp_path, count_calls, one_thread):
     cfg = ValidateConfig(str(PROTOCOL), tier="ci", out_dir=str(tmp_path), progress=False)
     run_validation(cfg, "all")
@@ -93,7 +93,8 @@ def test_the_ci_tier_end_to_end_and_resumes(tmp_path, count_calls, one_thread):
     assert {"pred:bsct_v1", "pred:bsct_v2", "pred:bsct_v2_at_T", "pred:fsd", "pred:force_rmse",
             "pred:short_nve"} <= set(preds)
     assert {u["split"] for u in units} == {"calibration", "held_out", "constructed"}
-    assert len(units) == 6 * 2  # 4 Transformers (2 configs x 2 checkpoints) + 2 planted twins, at 2 temperatures
+    # 4 Transformers (2 configs x 2 checkpoints) + 1 NequIP + 2 planted twins, at 2 temperatures
+    assert len(units) == 7 * 2
     rep_columns, replicas = _read(tmp_path / "replicas.csv")
     assert rep_columns == list(REPLICA_COLUMNS)
     assert len(replicas) == sum(int(u["n_replicas"]) for u in units)

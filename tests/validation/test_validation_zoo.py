@@ -43,18 +43,19 @@ def test_zoo_counts_are_the_protocols_arithmetic(everything_installed):
     t, zoo = RAW["zoo"]["transformer"], RAW["zoo"]
     assert z.count("transformer") == _product(t, "configs", "seeds", "training_sets", "checkpoints_at_fraction",
                                              "systems") == 72
-    for arch in ("schnetpack", "nequip"):
-        assert z.count(arch) == _product(zoo[arch], "families", "seeds", "training_sets", "checkpoints_at_fraction",
-                                         "systems") == 12
+    # amendment 1: chgnet/scratch (Cu, Si) replaced schnetpack
+    n_nequip = _product(zoo["nequip"], "families", "seeds", "training_sets", "checkpoints_at_fraction", "systems")
+    n_scratch = _product(zoo["chgnet"], "families", "seeds", "training_sets", "checkpoints_at_fraction", "systems")
+    assert z.count("nequip") == n_nequip == 12 and z.count("chgnet/scratch") == n_scratch == 4
     pre = zoo["pretrained"]
     n_pre = (len(pre["chgnet"]) + len(pre["sevennet"]) + len(pre["float64_twins"])) * len(pre["systems"])
-    assert z.count("chgnet") + z.count("sevennet") == n_pre == 18
+    assert z.count("chgnet") - n_scratch + z.count("sevennet") == n_pre == 18
     con = zoo["constructed_to_fail"]
     # weakened Transformers on every system; the planted Morse twins exist for Cu only
     n_con = len(con["weakened"]) * len(con["systems"]) + len(con["planted"])
     assert z.count("constructed") == n_con == 17
-    assert len(z.potentials) == 72 + 12 + 12 + 18 + 17 and not z.dropped
-    assert len(z.trainings()) == 72 // len(t["checkpoints_at_fraction"]) + 12 + 12 + len(con["weakened"]) * 3
+    assert len(z.potentials) == 72 + 12 + 4 + 18 + 17 and not z.dropped
+    assert len(z.trainings()) == 72 // len(t["checkpoints_at_fraction"]) + 12 + 4 + len(con["weakened"]) * 3
 
 
 def test_every_potential_keeps_its_familys_registered_half(everything_installed):
@@ -69,22 +70,23 @@ def test_every_potential_keeps_its_familys_registered_half(everything_installed)
 
 def test_a_family_that_cannot_be_built_is_dropped_never_reassigned(monkeypatch, everything_installed):
     monkeypatch.setattr(zoo_module, "family_unavailable",
-                        lambda arch, family: "not installable here" if family == "schnetpack/painn" else None)
+                        lambda arch, family: "not installable here" if family == "nequip/nequip" else None)
     z = expand_zoo(load_protocol(PROTOCOL))
-    assert z.dropped == {"schnetpack/painn": "not installable here"}
-    assert z.count("schnetpack/painn") == 0
+    assert z.dropped == {"nequip/nequip": "not installable here"}
+    assert z.count("nequip/nequip") == 0
     held_out = {p.family for p in z.potentials if p.split == "held_out"}
-    assert held_out == set(RAW["split"]["held_out"]) - {"schnetpack/painn"}
-    assert all(p.split == "calibration" for p in z.potentials if p.family == "schnetpack/schnet")
+    assert held_out == set(RAW["split"]["held_out"]) - {"nequip/nequip"}
+    assert all(p.split == "calibration" for p in z.potentials if p.family == "nequip/allegro")
 
 
-def test_missing_packages_drop_families_here():
-    """Without schnetpack and nequip installed, their families are reported as dropped."""
+def test_missing_packages_drop_families_here(monkeypatch):
+    """A family whose package is not installed is reported as dropped (nequip hidden here)."""
+    monkeypatch.setattr(zoo_module, "_missing_packages", lambda packages: [p for p in packages if p == "nequip"])
     z = expand_zoo(load_protocol(PROTOCOL))
-    for family in ("schnetpack/schnet", "nequip/allegro"):
-        if zoo_module.family_unavailable(family.split("/")[0], family):
-            assert family in z.dropped and z.count(family) == 0
-            assert "not installable here" in z.dropped[family]
+    for family in ("nequip/nequip", "nequip/allegro"):
+        assert family in z.dropped and z.count(family) == 0
+        assert "not installable here" in z.dropped[family] and "nequip" in z.dropped[family]
+    assert "chgnet/scratch" not in z.dropped and z.count("chgnet/scratch") == 4
 
 
 def test_checkpoints_along_training():
