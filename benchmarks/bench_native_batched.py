@@ -1,0 +1,178 @@
+"""Native batched CHGNet / SevenNet against the frame-at-a-time ASE path, interleaved in one run.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py fsd --model chgnet:0.3.0 \
+        --data /path/to/bsct_spice --systems 20 --repeats 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py scan --model chgnet:0.3.0 --points 60
+
+``fsd``: ``run_fsd`` with the native adapter (``--model``) against the loop a user writes without
+bsct: read each system, ``atoms.calc = <the package's own calculator>`` frame by frame (CHGNet's
+molecules in the same vacuum box bsct uses), then the FSD. Systems: ``--systems`` picked round-robin
+over the nine bond types in ``system_dirs`` order (the first system of every type, then the
+second, ...), so 20 covers all nine. Both sides read the data and compute the metric; the order of
+the two alternates between repeats and the ratio is of the summed times. ``--old-path`` adds
+``run_fsd`` with ``SPEC[ase=True]`` (bsct's previous path) as a third column.
+
+``scan``: ``bsct scan`` (the command line, model loading and the report included) on a 4-atom fcc
+Cu cell with ``--points`` points per scan, ``SPEC[ase=True]`` against ``SPEC``, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bsct.data.bsct_spice import read_system, system_dirs
+from bsct.fsd.metric import force_smoothness_deviation
+from bsct.fsd.run import run_fsd
+from bsct.potentials.ase_adapters import in_vacuum_box
+from bsct.registry import load_potential
+
+
+def round_robin_systems(root: Path, n: int) -> list[Path]:
+    """``n`` systems over all bond types: the first of every type, then the second, ..."""
+    by_type: dict[str, list[Path]] = {}
+    for path in system_dirs(root):
+        by_type.setdefault(path.parent.name, []).append(path)
+    picked, depth = [], 0
+    while len(picked) < n and any(len(v) > depth for v in by_type.values()):
+        picked += [v[depth] for v in by_type.values() if len(v) > depth][: n - len(picked)]
+        depth += 1
+    return sorted(picked, key=lambda p: system_dirs(root).index(p))
+
+
+def own_calculator(spec: str):
+    """The package's own ASE calculator of SPEC and whether molecules need CHGNet's vacuum box."""
+    family, _, version = spec.partition(":")
+    if family == "chgnet":
+        from chgnet.model import CHGNet
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        net = CHGNet.load(model_name=version or "0.3.0", use_device="cpu", verbose=False)
+        return CHGNetCalculator(net, use_device="cpu", on_isolated_atoms="ignore"), True
+    from sevenn.calculator import SevenNetCalculator
+
+    return SevenNetCalculator(version or "7net-0", device="cpu"), False
+
+
+def ase_loop(calc, boxed: bool, paths: list[Path]) -> tuple[int, list[float]]:
+    """Frame-at-a-time loop; (frames, full FSD per system)."""
+    n_frames, fsd = 0, []
+    for path in paths:
+        scan = read_system(path)
+        forces = []
+        for atoms in scan.frames:
+            atoms = in_vacuum_box(atoms, 6.0, "CHGNet") if boxed else atoms.copy()
+            atoms.calc = calc
+            atoms.get_potential_energy()
+            forces.append(atoms.get_forces())
+        n_frames += len(forces)
+        res = force_smoothness_deviation(scan.r_angstrom, np.stack(forces), scan.forces_ref_ev_per_angstrom,
+                                         scan.energy_ref_ev, scan.positions_angstrom)
+        fsd.append(res.full_smoothness)
+    return n_frames, fsd
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_fsd(args) -> None:
+    root = Path(args.data)
+    paths = round_robin_systems(root, args.systems)
+    native = load_potential(args.model)
+    calc, boxed = own_calculator(args.model)
+    sides = {"ASE loop": lambda: ase_loop(calc, boxed, paths),
+             "bsct fsd native": lambda: run_fsd(native, root, None, progress=False, system_paths=paths)}
+    if args.old_path:
+        old = load_potential(args.model + "[ase=True]")
+        sides["bsct fsd [ase=True]"] = lambda: run_fsd(old, root, None, progress=False, system_paths=paths)
+    seconds = dict.fromkeys(sides, 0.0)
+    fsd: dict[str, list[float]] = {}
+    n_frames = 0
+    for rep in range(args.repeats):
+        order = list(sides) if rep % 2 == 0 else list(reversed(sides))
+        for name in order:
+            dt, out = timed(sides[name])
+            seconds[name] += dt
+            if name == "ASE loop":
+                n_frames, fsd[name] = out
+            else:
+                fsd[name] = [row["full_smoothness"] for row in out["systems"].values()]
+            print(f"repeat {rep}: {name} {dt:.1f} s", file=sys.stderr, flush=True)
+    ref = np.asarray(fsd["ASE loop"])
+    worst = max(float(np.max(np.abs(np.asarray(v) - ref) / np.abs(ref))) for v in fsd.values())
+    assert worst < 1e-4, f"FSD values disagree (worst relative difference {worst:.2e})"
+    print(f"\n{_machine()}; {len(paths)} systems ({len({p.parent.name for p in paths})} bond types), "
+          f"{n_frames} frames, {args.repeats} interleaved repeats; FSD agrees to {worst:.1e} (relative)\n")
+    print("| model | path | seconds (sum of repeats) | frames/s | speed-up over the ASE loop |")
+    print("|---|---|---|---|---|")
+    for name, s in seconds.items():
+        print(f"| {native.name} | {name} | {s:.1f} | {n_frames * args.repeats / s:.1f} | "
+              f"{seconds['ASE loop'] / s:.2f}x |")
+
+
+def bench_scan(args) -> None:
+    from ase.build import bulk
+    from ase.io import write
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "cu4.extxyz"
+        write(data, bulk("Cu", "fcc", a=3.61, cubic=True))
+        sides = {"ASE calculator": args.model + "[ase=True]", "native batched": args.model}
+        seconds = dict.fromkeys(sides, 0.0)
+        for rep in range(args.repeats):
+            order = list(sides) if rep % 2 == 0 else list(reversed(sides))
+            for name in order:
+                out = Path(tmp) / f"{name.replace(' ', '_')}_{rep}"
+                cmd = [sys.executable, "-m", "bsct.cli", "scan", "--threads", "1", "--model", sides[name],
+                       "--data", str(data), "--out", str(out), "--points", str(args.points)]
+                dt, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
+                if proc.returncode not in (0, 1):
+                    raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+                seconds[name] += dt
+                print(f"repeat {rep}: {name} {dt:.1f} s: {proc.stdout.strip()[-200:]}", file=sys.stderr, flush=True)
+    print(f"\n{_machine()}; `bsct scan --points {args.points}` on a 4-atom fcc Cu cell (main's cell growth), "
+          f"{args.repeats} interleaved repeat(s)\n")
+    print("| SPEC | path | wall seconds per run | speed-up |")
+    print("|---|---|---|---|")
+    for name, s in seconds.items():
+        print(f"| `{sides[name]}` | {name} | {s / args.repeats:.1f} | {seconds['ASE calculator'] / s:.2f}x |")
+
+
+def _machine() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
+            f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
+            f"{os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    fsd = sub.add_parser("fsd")
+    fsd.add_argument("--model", default="chgnet:0.3.0")
+    fsd.add_argument("--data", required=True, help="BSCT-SPICE root (the full release, unpacked)")
+    fsd.add_argument("--systems", type=int, default=20)
+    fsd.add_argument("--repeats", type=int, default=2)
+    fsd.add_argument("--old-path", action="store_true", help="also time run_fsd with SPEC[ase=True]")
+    scan = sub.add_parser("scan")
+    scan.add_argument("--model", default="chgnet:0.3.0")
+    scan.add_argument("--points", type=int, default=60)
+    scan.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    bench_fsd(args) if args.what == "fsd" else bench_scan(args)
+
+
+if __name__ == "__main__":
+    main()
