@@ -18,6 +18,7 @@ import torch
 from ase import Atoms
 
 from bsct.potentials.ase_adapters import in_vacuum_box
+from bsct.potentials.evaluate import chunks
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput
 
 #: dtype names a SPEC can give (``chgnet:0.3.0[dtype=float64]``)
@@ -39,13 +40,18 @@ class CHGNetPotential:
     Crystal-only like CHGNet itself: molecules are put in a vacuum box
     (:func:`~bsct.potentials.ase_adapters.in_vacuum_box`). ``cutoff_angstrom`` defaults to the
     model's atom-graph cutoff (6 Å for 0.3.0 and r2scan, 5 Å for 0.2.0).
+
+    A call's structures go through the model in groups of at most ``max_edges_per_call`` graph
+    edges plus angles (at least one structure each): batching pays for small structures (a dimer
+    6x, a 4-atom Cu cell 2.7x per frame) but not beyond a few thousand edges, where the model's
+    own work dominates and bigger tensors only cost memory (docs/benchmarks.md).
     """
 
     conservative = True
     periodic_only = True
 
     def __init__(self, model: str = "0.3.0", dtype: str | torch.dtype = "float32",
-                 cutoff_angstrom: float | None = None):
+                 cutoff_angstrom: float | None = None, max_edges_per_call: int = 3000):
         from chgnet.model import CHGNet
 
         self.dtype = torch_dtype(dtype)
@@ -54,6 +60,7 @@ class CHGNetPotential:
         net.eval().requires_grad_(False)
         self._net = net.to(self.dtype)
         self.model = str(model)
+        self.max_edges_per_call = int(max_edges_per_call)
         self.cutoff_angstrom = float(cutoff_angstrom if cutoff_angstrom is not None
                                      else net.graph_converter.atom_graph_cutoff)
         suffix = "" if self.dtype == torch.float32 else " (float64)"
@@ -74,11 +81,21 @@ class CHGNetPotential:
         return graph
 
     def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
+        structures = [in_vacuum_box(a, self.cutoff_angstrom, self.name) for a in batch.to_atoms()]
+        graphs = [self._graph(a) for a in structures]
+        sizes = np.array([len(g.atom_graph) + len(g.bond_graph) for g in graphs])  # edges + angles
+        parts = [self._evaluate(structures[lo:hi], graphs[lo:hi], compute_stress, batch.pbc[lo:hi].all(dim=1))
+                 for lo, hi in chunks(sizes, self.max_edges_per_call)]
+        out_dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
+        energy, forces, stress = (torch.cat(p).to(device=device, dtype=out_dtype) if p[0] is not None else None
+                                  for p in zip(*parts))
+        return PotentialOutput(energy, forces, stress)
+
+    def _evaluate(self, structures, graphs, compute_stress: bool, periodic: torch.Tensor):
+        """(energy, forces, stress or None) of graphs evaluated in one model call."""
         from chgnet.model.model import BatchedGraph
 
         net = self._net
-        structures = [in_vacuum_box(a, self.cutoff_angstrom, self.name) for a in batch.to_atoms()]
-        graphs = [self._graph(a) for a in structures]
         with torch.enable_grad():
             bg = BatchedGraph.from_graphs(graphs, bond_basis_expansion=net.bond_basis_expansion,
                                           angle_basis_expansion=net.angle_basis_expansion,
@@ -96,13 +113,8 @@ class CHGNetPotential:
         if net.is_intensive:
             energy = energy * n_atoms  # eV/atom -> eV, as CHGNetCalculator does
         forces = -torch.cat(grads[: len(graphs)])
-        out_dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
-        stress = None
-        if compute_stress:
-            stress = self._stress(structures, grads[len(graphs):], batch.pbc.all(dim=1))
-            stress = stress.to(device=device, dtype=out_dtype)
-        return PotentialOutput(energy.to(device=device, dtype=out_dtype), forces.to(device=device, dtype=out_dtype),
-                               stress)
+        stress = self._stress(structures, grads[len(graphs):], periodic) if compute_stress else None
+        return energy, forces, stress
 
     @staticmethod
     def _stress(structures, strain_grads, periodic) -> torch.Tensor:

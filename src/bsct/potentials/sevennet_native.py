@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bsct.potentials.chgnet_native import torch_dtype
+from bsct.potentials.evaluate import chunks
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput
 
 #: SevenNet models whose weights ship in the sevenn 0.13 wheel (names as sevenn spells them)
@@ -61,12 +63,17 @@ class SevenNetPotential:
 
     ``modal`` picks the fidelity of a multi-fidelity model (SevenNet-MF-0: ``PBE`` or ``R2SCAN``,
     any case). ``cutoff_angstrom`` defaults to the checkpoint's (5 Å for SevenNet-0).
+
+    A call's structures go through the model in groups of at most ``max_edges_per_call`` edges
+    (at least one structure each): batching a dimer's frames is 9x faster per frame, but past
+    about a thousand edges SevenNet's tensor products dominate and bigger batches get slower per
+    frame on a CPU (docs/benchmarks.md).
     """
 
     conservative = True
 
     def __init__(self, model: str = "7net-0", modal: str | None = None, dtype: str | torch.dtype = "float32",
-                 cutoff_angstrom: float | None = None):
+                 cutoff_angstrom: float | None = None, max_edges_per_call: int = 1000):
         import sevenn._keys as KEY
         from sevenn.util import load_checkpoint, pretrained_name_to_path
 
@@ -86,6 +93,7 @@ class SevenNetPotential:
         self._net = _to_dtype(net, self.dtype)
         self._graph_cutoff = float(checkpoint.config[KEY.CUTOFF])
         self.model = str(model)
+        self.max_edges_per_call = int(max_edges_per_call)
         self.cutoff_angstrom = float(cutoff_angstrom if cutoff_angstrom is not None else self._graph_cutoff)
         name = {"7net-0": "SevenNet-0"}.get(str(model), f"SevenNet {model}")
         self.name = name + (f" [{self.modal}]" if self.modal else "") + (
@@ -108,7 +116,6 @@ class SevenNetPotential:
         from sevenn.atom_graph_data import AtomGraphData
         from sevenn.train.dataload import unlabeled_atoms_to_graph
         from sevenn.util import dtype_correct
-        from torch_geometric.loader.dataloader import Collater
 
         graphs = []
         for atoms in batch.to_atoms():
@@ -120,22 +127,32 @@ class SevenNetPotential:
             if self.modal:
                 data[KEY.DATA_MODALITY] = self.modal
             graphs.append(data)
+        sizes = np.array([g[KEY.EDGE_IDX].shape[1] for g in graphs])
+        parts = [self._evaluate(graphs[lo:hi], compute_stress) for lo, hi in chunks(sizes, self.max_edges_per_call)]
+        out_dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
+        energy, forces, stress = (torch.cat(p).to(device=device, dtype=out_dtype) if p[0] is not None else None
+                                  for p in zip(*parts))
+        if stress is not None:
+            stress = stress * batch.pbc.all(dim=1).to(stress.dtype)[:, None, None]
+        return PotentialOutput(energy, forces, stress)
+
+    def _evaluate(self, graphs: list, compute_stress: bool):
+        """(energy, forces, stress or None) of graphs evaluated in one model call."""
+        import sevenn._keys as KEY
+        from torch_geometric.loader.dataloader import Collater
+
         data = Collater([], follow_batch=None, exclude_keys=None)(graphs)
         with torch.enable_grad():
             out = self._net(data)
-        out_dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
         # each system's atomic energies summed as SevenNet sums one structure (torch.sum, not its
         # batched scatter), so a batch equals its calculator to the last bit, not just to float32 rounding
         reduce = self._net._modules.get("reduce_total_enegy") or self._net._modules.get("reduce_total_energy")
-        atomic = out[KEY.ATOMIC_ENERGY].detach().reshape(-1).split(batch.n_atoms_per_system.tolist())
+        n_atoms = [int(g[KEY.NUM_ATOMS]) for g in graphs]
+        atomic = out[KEY.ATOMIC_ENERGY].detach().reshape(-1).split(n_atoms)
         energy = torch.stack([torch.sum(e) for e in atomic]) * (reduce.constant if reduce is not None else 1.0)
-        forces = out[KEY.PRED_FORCE].detach()
         stress = None
         if compute_stress:  # SevenNet's virial order xx yy zz xy yz zx, sign flipped as its calculator does
             s = -out[KEY.PRED_STRESS].detach().reshape(-1, 6)
             stress = torch.stack([s[:, 0], s[:, 3], s[:, 5], s[:, 3], s[:, 1], s[:, 4], s[:, 5], s[:, 4], s[:, 2]],
                                  dim=1).reshape(-1, 3, 3)
-            stress = stress * batch.pbc.all(dim=1).to(stress.dtype)[:, None, None]
-            stress = stress.to(device=device, dtype=out_dtype)
-        return PotentialOutput(energy.to(device=device, dtype=out_dtype), forces.to(device=device, dtype=out_dtype),
-                               stress)
+        return energy, out[KEY.PRED_FORCE].detach(), stress
