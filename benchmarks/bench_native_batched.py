@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py fsd --model chgnet:0.3.0 \
         --data /path/to/bsct_spice --systems 20 --repeats 2
-    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py scan --model chgnet:0.3.0 --points 60
+    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py scan --model chgnet:0.3.0 --points 60 [--max-per-type 3]
 
 ``fsd``: ``run_fsd`` with the native adapter (``--model``) against the loop a user writes without
 bsct: read each system, ``atoms.calc = <the package's own calculator>`` frame by frame (CHGNet's
@@ -136,13 +136,15 @@ def bench_scan(args) -> None:
             for name in order:
                 out = Path(tmp) / f"{name.replace(' ', '_')}_{rep}"
                 cmd = [sys.executable, "-m", "bsct.cli", "scan", "--threads", "1", "--model", sides[name],
-                       "--data", str(data), "--out", str(out), "--points", str(args.points)]
+                       "--data", str(data), "--out", str(out), "--points", str(args.points),
+                       "--max-per-type", str(args.max_per_type)]
                 dt, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
                 if proc.returncode not in (0, 1):
                     raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
                 seconds[name] += dt
                 print(f"repeat {rep}: {name} {dt:.1f} s: {proc.stdout.strip()[-200:]}", file=sys.stderr, flush=True)
-    print(f"\n{_machine()}; `bsct scan --points {args.points}` on a 4-atom fcc Cu cell (main's cell growth), "
+    print(f"\n{_machine()}; `bsct scan --points {args.points} --max-per-type {args.max_per_type}` on a 4-atom "
+          f"fcc Cu cell (main's cell growth), "
           f"{args.repeats} interleaved repeat(s)\n")
     print("| SPEC | path | wall seconds per run | speed-up |")
     print("|---|---|---|---|")
@@ -168,6 +170,7 @@ def main() -> None:
     scan = sub.add_parser("scan")
     scan.add_argument("--model", default="chgnet:0.3.0")
     scan.add_argument("--points", type=int, default=60)
+    scan.add_argument("--max-per-type", type=int, default=3, help="bonds scanned (bsct scan's default: 3)")
     scan.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
