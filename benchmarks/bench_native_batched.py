@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
+from bench_fsd import baseline_loop  # benchmarks/ is on the path when this file runs as a script
 
-from bsct.data.bsct_spice import read_system, system_dirs
-from bsct.fsd.metric import force_smoothness_deviation
+from bsct.data.bsct_spice import system_dirs
 from bsct.fsd.run import run_fsd
 from bsct.potentials.ase_adapters import in_vacuum_box
 from bsct.registry import load_potential
@@ -63,24 +64,6 @@ def own_calculator(spec: str):
     return SevenNetCalculator(version or "7net-0", device="cpu"), False
 
 
-def ase_loop(calc, boxed: bool, paths: list[Path]) -> tuple[int, list[float]]:
-    """Frame-at-a-time loop; (frames, full FSD per system)."""
-    n_frames, fsd = 0, []
-    for path in paths:
-        scan = read_system(path)
-        forces = []
-        for atoms in scan.frames:
-            atoms = in_vacuum_box(atoms, 6.0, "CHGNet") if boxed else atoms.copy()
-            atoms.calc = calc
-            atoms.get_potential_energy()
-            forces.append(atoms.get_forces())
-        n_frames += len(forces)
-        res = force_smoothness_deviation(scan.r_angstrom, np.stack(forces), scan.forces_ref_ev_per_angstrom,
-                                         scan.energy_ref_ev, scan.positions_angstrom)
-        fsd.append(res.full_smoothness)
-    return n_frames, fsd
-
-
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -92,7 +75,8 @@ def bench_fsd(args) -> None:
     paths = round_robin_systems(root, args.systems)
     native = load_potential(args.model)
     calc, boxed = own_calculator(args.model)
-    sides = {"ASE loop": lambda: ase_loop(calc, boxed, paths),
+    prepare = (lambda a: in_vacuum_box(a, 6.0, "CHGNet")) if boxed else Atoms.copy
+    sides = {"ASE loop": lambda: baseline_loop(lambda scan: calc, paths, prepare),
              "bsct fsd native": lambda: run_fsd(native, root, None, progress=False, system_paths=paths)}
     if args.old_path:
         old = load_potential(args.model + "[ase=True]")
