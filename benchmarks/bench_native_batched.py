@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py fsd --model chgnet:0.3.0 \
         --data /path/to/bsct_spice --systems 20 --repeats 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py calls --model chgnet:0.3.0
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py scan --model chgnet:0.3.0 --points 60 [--max-per-type 3]
 
 ``fsd``: ``run_fsd`` with the native adapter (``--model``) against the loop a user writes without
@@ -11,6 +12,8 @@ over the nine bond types in ``system_dirs`` order (the first system of every typ
 second, ...), so 20 covers all nine. Both sides read the data and compute the metric; the order of
 the two alternates between repeats and the ratio is of the summed times. ``--old-path`` adds
 ``run_fsd`` with ``SPEC[ase=True]`` (bsct's previous path) as a third column.
+
+``calls``: milliseconds per frame against structures per model call, small to 40 atoms.
 
 ``scan``: ``bsct scan`` (the command line, model loading and the report included) on a 4-atom fcc
 Cu cell with ``--points`` points per scan, ``SPEC[ase=True]`` against ``SPEC``, interleaved.
@@ -136,6 +139,41 @@ def bench_scan(args) -> None:
         print(f"| `{sides[name]}` | {name} | {s / args.repeats:.1f} | {seconds['ASE calculator'] / s:.2f}x |")
 
 
+def bench_calls(args) -> None:
+    """Per-frame cost against structures per model call (the adapter's edge grouping off), and the
+    ASE calculator one frame per call: 16 rattled frames each of a CO dimer, a 4-atom Cu cell and
+    the first C-C system of the shipped BSCT-SPICE subset (40 atoms), interleaved."""
+    from ase.build import bulk
+
+    from bsct.data.bsct_spice import read_system, sample_root
+    from bsct.potentials.evaluate import evaluate
+
+    native = load_potential(args.model + "[max_edges_per_call=1000000000]")
+    old = load_potential(args.model + "[ase=True]")
+    cases = {"CO dimer": Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.2]]),
+             "Cu fcc, 4 atoms": bulk("Cu", "fcc", a=3.61, cubic=True),
+             "C-C scan molecule, 40 atoms": read_system(system_dirs(sample_root(), ["C-C"])[0]).frames[0]}
+    per_call = (1, 4, 16)
+    print(f"\n{_machine()}; {native.name}; ms per frame, mean of {args.repeats} interleaved repeats of 16 frames\n")
+    print("| structure | ASE calculator | " + " | ".join(f"native, {k} per call" for k in per_call) + " |")
+    print("|---|---|" + "---|" * len(per_call))
+    for label, base in cases.items():
+        frames = []
+        for seed in range(16):
+            atoms = base.copy()
+            atoms.rattle(0.05, seed=seed)
+            frames.append(atoms)
+        n = len(base)
+        runs = {"ase": lambda: evaluate(old, frames, n),
+                **{k: (lambda k=k: evaluate(native, frames, k * n)) for k in per_call}}
+        seconds = dict.fromkeys(runs, 0.0)
+        for rep in range(args.repeats):
+            for key in (list(runs) if rep % 2 == 0 else list(reversed(runs))):
+                seconds[key] += timed(runs[key])[0]
+        ms = {k: 1000 * v / (16 * args.repeats) for k, v in seconds.items()}
+        print(f"| {label} | {ms['ase']:.0f} | " + " | ".join(f"{ms[k]:.0f}" for k in per_call) + " |", flush=True)
+
+
 def _machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
             f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
@@ -154,11 +192,14 @@ def main() -> None:
     scan = sub.add_parser("scan")
     scan.add_argument("--model", default="chgnet:0.3.0")
     scan.add_argument("--points", type=int, default=60)
+    calls = sub.add_parser("calls")
+    calls.add_argument("--model", default="chgnet:0.3.0")
+    calls.add_argument("--repeats", type=int, default=2)
     scan.add_argument("--max-per-type", type=int, default=3, help="bonds scanned (bsct scan's default: 3)")
     scan.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    bench_fsd(args) if args.what == "fsd" else bench_scan(args)
+    {"fsd": bench_fsd, "scan": bench_scan, "calls": bench_calls}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,8 @@ def _missing(package: str, extra: str = "models"):
     return ValueError(f"this model needs the `{package}` package: pip install 'bsct[{extra}]' (or pip install {package})")
 
 
-def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: str = "float32", ase: bool = False):
+def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: str = "float32", ase: bool = False,
+            max_edges_per_call: int = 3000):
     """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0, r2scan). Cutoff: its atom graph's
     (6 Å; 5 Å for 0.2.0). Evaluated natively in batches (:mod:`bsct.potentials.chgnet_native`);
     ``dtype=float64`` runs the same weights in double precision; ``ase=True`` is the old path, its
@@ -120,7 +121,8 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
         raise _missing("chgnet") from exc
     from bsct.potentials.chgnet_native import DTYPES, CHGNetPotential
 
-    native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom)
+    native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
+                             max_edges_per_call=max_edges_per_call)
     if not ase:
         return native
     if native.dtype != DTYPES["float32"]:
@@ -134,7 +136,7 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
 
 
 def _sevennet(model: str = "7net-0", cutoff_angstrom: float | None = None, modal: str | None = None,
-              dtype: str = "float32", ase: bool = False):
+              dtype: str = "float32", ase: bool = False, max_edges_per_call: int = 1000):
     """SevenNet (pretrained weights ship in the wheel: 7net-0 = 7net-0_11July2024, 7net-0_22May2024,
     7net-l3i5, 7net-mf-0 with ``modal=PBE`` or ``R2SCAN``), 5 Å cutoff. Evaluated natively in
     batches (:mod:`bsct.potentials.sevennet_native`); ``ase=True`` is its ASE calculator, one
@@ -146,7 +148,8 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float | None = None, modal
     from bsct.potentials.chgnet_native import DTYPES
     from bsct.potentials.sevennet_native import SevenNetPotential
 
-    native = SevenNetPotential(model, modal=modal, dtype=dtype, cutoff_angstrom=cutoff_angstrom)
+    native = SevenNetPotential(model, modal=modal, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
+                               max_edges_per_call=max_edges_per_call)
     if not ase:
         return native
     if native.dtype != DTYPES["float32"]:

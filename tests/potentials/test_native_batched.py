@@ -85,6 +85,16 @@ def test_a_batch_equals_each_structure_alone(models, precision):
     np.testing.assert_allclose(together.forces_ev_per_angstrom, alone.forces_ev_per_angstrom, rtol=0, atol=1e-5)
 
 
+def test_grouping_structures_by_edges_changes_nothing(models, monkeypatch):
+    _, native, _, _ = models
+    frames = _structures()
+    grouped = evaluate(native, frames, max_atoms_per_call=None)
+    monkeypatch.setattr(native, "max_edges_per_call", 1)  # one structure per model call
+    one_by_one = evaluate(native, frames, max_atoms_per_call=None)
+    np.testing.assert_array_equal(grouped.energy_ev, one_by_one.energy_ev)
+    np.testing.assert_allclose(grouped.forces_ev_per_angstrom, one_by_one.forces_ev_per_angstrom, rtol=0, atol=1e-5)
+
+
 def test_float64_runs_the_same_weights(models):
     _, native32, native64, _ = models
     batch = AtomsBatch.from_atoms(_structures())
