@@ -152,9 +152,10 @@ def bench_calls(args) -> None:
     old = load_potential(args.model + "[ase=True]")
     cases = {"CO dimer": Atoms("CO", positions=[[0, 0, 0], [0, 0, 1.2]]),
              "Cu fcc, 4 atoms": bulk("Cu", "fcc", a=3.61, cubic=True),
-             "C-C scan molecule, 40 atoms": read_system(system_dirs(sample_root(), ["C-C"])[0]).frames[0]}
+             "C-C scan molecule (shipped subset)": read_system(system_dirs(sample_root(), ["C-C"])[0]).frames[0]}
     per_call = (1, 4, 16)
-    print(f"\n{_machine()}; {native.name}; ms per frame, mean of {args.repeats} interleaved repeats of 16 frames\n")
+    print(f"\n{_machine()}; {native.name}; ms per frame (atoms: CO 2, Cu 4, C-C 8), mean of {args.repeats} "
+          "interleaved repeats of 16 frames\n")
     print("| structure | ASE calculator | " + " | ".join(f"native, {k} per call" for k in per_call) + " |")
     print("|---|---|" + "---|" * len(per_call))
     for label, base in cases.items():
