@@ -9,8 +9,9 @@
 bsct: read each system, ``atoms.calc = <the package's own calculator>`` frame by frame (CHGNet's
 molecules in the same vacuum box bsct uses), then the FSD. Systems: ``--systems`` picked round-robin
 over the nine bond types in ``system_dirs`` order (the first system of every type, then the
-second, ...), so 20 covers all nine. Both sides read the data and compute the metric; the order of
-the two alternates between repeats and the ratio is of the summed times. ``--old-path`` adds
+second, ...), so 20 covers all nine. Both sides read the data and compute the metric; they run
+system by system in alternating order, so both see the same load, and the ratio is of the summed
+times. ``--old-path`` adds
 ``run_fsd`` with ``SPEC[ase=True]`` (bsct's previous path) as a third column.
 
 ``calls``: milliseconds per frame against structures per model call, small to 40 atoms.
@@ -35,7 +36,7 @@ import torch
 from ase import Atoms
 from bench_fsd import baseline_loop  # benchmarks/ is on the path when this file runs as a script
 
-from bsct.data.bsct_spice import system_dirs
+from bsct.data.bsct_spice import read_system, system_dirs
 from bsct.fsd.run import run_fsd
 from bsct.potentials.ase_adapters import in_vacuum_box
 from bsct.registry import load_potential
@@ -74,34 +75,41 @@ def timed(fn):
 
 
 def bench_fsd(args) -> None:
+    """Each system through every side in turn (the order alternating by system and repeat), so
+    all sides see the same load on a shared machine; times summed over systems and repeats."""
     root = Path(args.data)
     paths = round_robin_systems(root, args.systems)
     native = load_potential(args.model)
     calc, boxed = own_calculator(args.model)
     prepare = (lambda a: in_vacuum_box(a, 6.0, "CHGNet")) if boxed else Atoms.copy
-    sides = {"ASE loop": lambda: baseline_loop(lambda scan: calc, paths, prepare),
-             "bsct fsd native": lambda: run_fsd(native, root, None, progress=False, system_paths=paths)}
+
+    def fsd_of(potential):
+        return lambda path: [row["full_smoothness"] for row in
+                             run_fsd(potential, root, None, progress=False, system_paths=[path])["systems"].values()]
+
+    sides = {"ASE loop": lambda path: baseline_loop(lambda scan: calc, [path], prepare)[1],
+             "bsct fsd native": fsd_of(native)}
     if args.old_path:
-        old = load_potential(args.model + "[ase=True]")
-        sides["bsct fsd [ase=True]"] = lambda: run_fsd(old, root, None, progress=False, system_paths=paths)
+        sides["bsct fsd [ase=True]"] = fsd_of(load_potential(args.model + "[ase=True]"))
     seconds = dict.fromkeys(sides, 0.0)
-    fsd: dict[str, list[float]] = {}
-    n_frames = 0
+    fsd: dict[str, list[float]] = {name: [] for name in sides}
     for rep in range(args.repeats):
-        order = list(sides) if rep % 2 == 0 else list(reversed(sides))
-        for name in order:
-            dt, out = timed(sides[name])
-            seconds[name] += dt
-            if name == "ASE loop":
-                n_frames, fsd[name] = out
-            else:
-                fsd[name] = [row["full_smoothness"] for row in out["systems"].values()]
-            print(f"repeat {rep}: {name} {dt:.1f} s", file=sys.stderr, flush=True)
+        for k, path in enumerate(paths):
+            order = list(sides) if (k + rep) % 2 == 0 else list(reversed(sides))
+            for name in order:
+                dt, values = timed(lambda: sides[name](path))
+                seconds[name] += dt
+                if rep == 0:
+                    fsd[name] += values
+            print(f"repeat {rep}, {path.parent.name}/{path.name}: " + ", ".join(f"{n} {seconds[n]:.0f} s"
+                  for n in sides), file=sys.stderr, flush=True)
+    n_frames = sum(len(read_system(p).frames) for p in paths)
     ref = np.asarray(fsd["ASE loop"])
     worst = max(float(np.max(np.abs(np.asarray(v) - ref) / np.abs(ref))) for v in fsd.values())
     assert worst < 1e-4, f"FSD values disagree (worst relative difference {worst:.2e})"
     print(f"\n{_machine()}; {len(paths)} systems ({len({p.parent.name for p in paths})} bond types), "
-          f"{n_frames} frames, {args.repeats} interleaved repeats; FSD agrees to {worst:.1e} (relative)\n")
+          f"{n_frames} frames, {args.repeats} repeat(s) interleaved system by system; FSD agrees to {worst:.1e} "
+          "(relative)\n")
     print("| model | path | seconds (sum of repeats) | frames/s | speed-up over the ASE loop |")
     print("|---|---|---|---|---|")
     for name, s in seconds.items():
