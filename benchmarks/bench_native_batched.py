@@ -162,13 +162,16 @@ def bench_calls(args) -> None:
              "Cu fcc, 4 atoms": bulk("Cu", "fcc", a=3.61, cubic=True),
              "C-C scan molecule (shipped subset)": read_system(system_dirs(sample_root(), ["C-C"])[0]).frames[0]}
     per_call = (1, 4, 16)
+    if args.scan_cell:  # the 256-atom cell main's `bsct scan` grows the 4-atom Cu cell to (4x4x4)
+        cases, per_call = {"Cu fcc, 256 atoms": bulk("Cu", "fcc", a=3.61, cubic=True) * (4, 4, 4)}, (1,)
+    n_frames = args.frames
     print(f"\n{_machine()}; {native.name}; ms per frame (atoms: CO 2, Cu 4, C-C 8), mean of {args.repeats} "
-          "interleaved repeats of 16 frames\n")
+          "interleaved repeats of {n_frames} frames\n")
     print("| structure | ASE calculator | " + " | ".join(f"native, {k} per call" for k in per_call) + " |")
     print("|---|---|" + "---|" * len(per_call))
     for label, base in cases.items():
         frames = []
-        for seed in range(16):
+        for seed in range(n_frames):
             atoms = base.copy()
             atoms.rattle(0.05, seed=seed)
             frames.append(atoms)
@@ -179,7 +182,7 @@ def bench_calls(args) -> None:
         for rep in range(args.repeats):
             for key in (list(runs) if rep % 2 == 0 else list(reversed(runs))):
                 seconds[key] += timed(runs[key])[0]
-        ms = {k: 1000 * v / (16 * args.repeats) for k, v in seconds.items()}
+        ms = {k: 1000 * v / (n_frames * args.repeats) for k, v in seconds.items()}
         print(f"| {label} | {ms['ase']:.0f} | " + " | ".join(f"{ms[k]:.0f}" for k in per_call) + " |", flush=True)
 
 
@@ -204,6 +207,8 @@ def main() -> None:
     calls = sub.add_parser("calls")
     calls.add_argument("--model", default="chgnet:0.3.0")
     calls.add_argument("--repeats", type=int, default=2)
+    calls.add_argument("--frames", type=int, default=16)
+    calls.add_argument("--scan-cell", action="store_true", help="only the 256-atom Cu cell of main's Cu4 scan")
     scan.add_argument("--max-per-type", type=int, default=3, help="bonds scanned (bsct scan's default: 3)")
     scan.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
