@@ -166,7 +166,7 @@ def bench_calls(args) -> None:
         cases, per_call = {"Cu fcc, 256 atoms": bulk("Cu", "fcc", a=3.61, cubic=True) * (4, 4, 4)}, (1,)
     n_frames = args.frames
     print(f"\n{_machine()}; {native.name}; ms per frame (atoms: CO 2, Cu 4, C-C 8), mean of {args.repeats} "
-          "interleaved repeats of {n_frames} frames\n")
+          f"interleaved repeats of {n_frames} frames\n")
     print("| structure | ASE calculator | " + " | ".join(f"native, {k} per call" for k in per_call) + " |")
     print("|---|---|" + "---|" * len(per_call))
     for label, base in cases.items():
