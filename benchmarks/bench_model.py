@@ -8,6 +8,19 @@ Measures, per variant, on the same Cu data:
 
 Run:  .venv/bin/python benchmarks/bench_model.py [--size paper|small] [--train-epochs 30] [--threads 2] [--json out.json]
 
+Speed against the model code of an earlier commit (issue #23), interleaved in one process, one thread:
+      .venv/bin/python benchmarks/bench_model.py --speed-vs 0575bcd [--sizes 32,108,500] [--profile] \
+          [--checkpoint runs/x/model.pt]
+  loads src/bsct/model/ of that commit (``git show``) as a second package, builds both models with the
+  same weights (named configs at paper size, or the given checkpoints), checks their outputs agree
+  and prints CPU µs/atom (process time; energy + forces, fcc Cu cells, float64 and float32) and the ratio old / new;
+  --profile prints the torch.profiler top ops of the new code at 108 atoms.
+
+Float32 against float64 for trained checkpoints (issue #23; numbers in docs/model.md):
+      .venv/bin/python benchmarks/bench_model.py --dtype-noise cu=runs/cu/model.pt si=... water=...
+  energy/force differences on each system's ci test split, and BSCT scans (v1 and v2) of those
+  frames in both dtypes: scores, artifacts, and the float32 noise along the curves.
+
 Data: the committed ci Cu splits when present (bsct.data.ci_path), else EMT Cu made on the fly
 (40/10/10 rattled, strained 32-atom cells). Timings measure, they assert nothing.
 """
@@ -177,8 +190,161 @@ def train_schnet(model, splits, epochs, seed=0, batch_size=4, lr=2e-3, device="c
     return {s: evaluate(model, LabelledStructures(splits[s], model.cutoff_angstrom)) for s in ("val", "test")}
 
 
+def model_code_at(commit: str):
+    """The ``bsct.model`` package of ``commit`` importable as ``bsct_model_<commit>`` (its own modules,
+    the rest of bsct shared), so old and new model code run side by side in one process."""
+    import importlib
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    name = f"bsct_model_{commit}"
+    pkg = Path(tempfile.mkdtemp()) / name
+    pkg.mkdir()
+    files = subprocess.run(["git", "ls-tree", "--name-only", commit, "src/bsct/model/"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for path in files:
+        text = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, check=True, capture_output=True,
+                              text=True).stdout
+        (pkg / Path(path).name).write_text(text.replace("bsct.model", name))
+    sys.path.insert(0, str(pkg.parent))
+    return importlib.import_module(f"{name}.transformer"), importlib.import_module(f"{name}.config")
+
+
+def fcc_cu(n_atoms: int, seed: int = 1):
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat({32: 2, 108: 3, 256: 4, 500: 5, 864: 6}[n_atoms])
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def speed_vs(commit: str, sizes, repeats: int, checkpoints, profile: bool) -> list[dict]:
+    """Old (``commit``) vs current model code: agreement and interleaved µs/atom per size and dtype."""
+    from bsct.model.checkpoint import load_checkpoint
+
+    old_transformer, old_config = model_code_at(commit)
+    if checkpoints:
+        payloads = {str(p): load_checkpoint(p) for p in checkpoints}
+        configs = {k: v["model_config"] for k, v in payloads.items()}
+    else:
+        payloads = {}
+        configs = {n: named_config(n).to_dict() for n in ("baseline", "final")}
+    rows = []
+    for label, cfg_dict in configs.items():
+        for dtype in ("float64", "float32"):
+            cfg = {**cfg_dict, "dtype": dtype}
+            new = build_model(named_config("final").__class__.from_dict(cfg), seed=0)
+            old = old_transformer.TransformerMLIP(old_config.ModelConfig.from_dict(cfg))
+            if label in payloads:
+                new.load_state_dict(payloads[label]["model_state"])
+            old.load_state_dict(new.state_dict())
+            new.eval(), old.eval()
+            for n in [*sizes, "train"]:
+                # "train": a training step's model work on 4 x 32 atoms (forces with create_graph, backward)
+                frames = [fcc_cu(32, seed=s) for s in range(4)] if n == "train" else [fcc_cu(n)]
+                batch = AtomsBatch.from_atoms(frames, dtype=getattr(torch, dtype))
+                a, b = new(batch), old(batch)
+                times = {"old": [], "new": []}
+                for _ in range(repeats):
+                    for key, model in (("old", old), ("new", new)):
+                        start = time.process_time()  # CPU time of this (one-thread) process: robust on a shared machine
+                        if n == "train":
+                            out = model(batch, create_graph=True)
+                            ((out.forces_ev_per_angstrom**2).sum() + out.energy_ev.sum()).backward()
+                        else:
+                            model(batch)
+                        times[key].append(1e6 * (time.process_time() - start) / batch.n_atoms)
+                ratios = sorted(o / w for o, w in zip(times["old"], times["new"]))
+                row = {"model": label, "dtype": dtype, "atoms": n,
+                       "old_us_per_atom": statistics.median(times["old"]),
+                       "new_us_per_atom": statistics.median(times["new"]),
+                       "old_over_new": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1],
+                       "max_abs_de_ev": float((a.energy_ev - b.energy_ev).abs().max()),
+                       "max_abs_df_ev_per_angstrom": float((a.forces_ev_per_angstrom - b.forces_ev_per_angstrom).abs().max())}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if profile and n == 108 and dtype == "float64":
+                    from torch.profiler import ProfilerActivity
+                    from torch.profiler import profile as torch_profile
+
+                    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                        for _ in range(5):
+                            new(batch)
+                    print(prof.key_averages(group_by_input_shape=True).table(
+                        sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=28, max_shapes_column_width=50))
+    print("\n| model | dtype | atoms | before µs/atom | now µs/atom | before / now (min-max) | max abs dE (eV) | max abs dF (eV/Å) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['dtype']} | {r['atoms']} | {r['old_us_per_atom']:.0f} | {r['new_us_per_atom']:.0f} | "
+              f"{r['old_over_new']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | {r['max_abs_de_ev']:.1e} | "
+              f"{r['max_abs_df_ev_per_angstrom']:.1e} |")
+    return rows
+
+
+def _curve_noise(diff: np.ndarray) -> float:
+    """Noise sigma of a difference along a scan: std of its second differences / sqrt(6), NaNs dropped."""
+    diff = diff.reshape(len(diff), -1)
+    d2 = np.diff(diff, 2, axis=0)
+    d2 = d2[np.isfinite(d2).all(axis=1)]
+    return float(np.max(np.std(d2, axis=0)) / np.sqrt(6.0)) if len(d2) else float("nan")
+
+
+def dtype_noise(checkpoints: dict[str, str], max_per_type: int) -> list[dict]:
+    """float32 vs float64 of the same checkpoint: label-set differences and BSCT scan noise per system."""
+    from bsct.data import ci_path
+    from bsct.data.io import read_structures
+    from bsct.model.checkpoint import load_model
+    from bsct.scan.api import run_bsct
+
+    rows = []
+    for label, path in checkpoints.items():
+        system = label.split(":")[0]  # SYSTEM or SYSTEM:NAME
+        frames = read_structures(ci_path(system, "test"))
+        models = {d: load_model(path, dtype=getattr(torch, d)) for d in ("float64", "float32")}
+        de, df = [], []
+        for atoms in frames:
+            batch = AtomsBatch.from_atoms([atoms])
+            a, b = models["float64"](batch), models["float32"](batch)
+            de.append(abs(float(b.energy_ev[0] - a.energy_ev[0])))
+            df.append((b.forces_ev_per_angstrom - a.forces_ev_per_angstrom).abs().numpy().ravel())
+        df = np.concatenate(df)
+        row = {"system": label, "checkpoint": path, "frames": len(frames),
+               "max_abs_de_ev": max(de), "max_abs_df_ev_per_angstrom": float(df.max()),
+               "rms_df_ev_per_angstrom": float(np.sqrt(np.mean(df**2)))}
+        for version in ("v1", "v2"):
+            reports = {d: run_bsct(m, frames, max_per_type=max_per_type, score_version=version, progress=False)
+                       for d, m in models.items()}
+            r64, r32 = reports["float64"], reports["float32"]
+            de_curve = [r.curve.energy_ev - q.curve.energy_ev for q, r in zip(r64.results, r32.results)]
+            df_curve = [r.curve.forces_ev_per_angstrom - q.curve.forces_ev_per_angstrom
+                        for q, r in zip(r64.results, r32.results)]
+            row[version] = {
+                "scans": len(r64.results),
+                "score_f64": r64.score, "score_f32": r32.score,
+                "artifacts_f64": sorted(f"{a.kind}@{a.r_angstrom:.2f}" for a in r64.artifacts),
+                "artifacts_f32": sorted(f"{a.kind}@{a.r_angstrom:.2f}" for a in r32.artifacts),
+                "curve_max_abs_de_ev": float(max(np.nanmax(np.abs(x)) for x in de_curve)),
+                "curve_max_abs_df_ev_per_angstrom": float(max(np.nanmax(np.abs(x)) for x in df_curve)),
+                "curve_noise_e_ev": max(_curve_noise(x) for x in de_curve),
+                "curve_noise_f_ev_per_angstrom": max(_curve_noise(x) for x in df_curve),
+            }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speed-vs", metavar="COMMIT", help="compare speed with the model code of COMMIT instead")
+    parser.add_argument("--sizes", default="32,108,500", help="atoms per fcc Cu cell for --speed-vs")
+    parser.add_argument("--checkpoint", action="append", help="with --speed-vs: use this trained checkpoint")
+    parser.add_argument("--profile", action="store_true", help="with --speed-vs: torch.profiler top ops")
+    parser.add_argument("--dtype-noise", nargs="+", metavar="SYSTEM[:NAME]=CHECKPOINT",
+                        help="float32 vs float64 of these checkpoints on the ci test split of SYSTEM")
+    parser.add_argument("--max-per-type", type=int, default=1, help="with --dtype-noise: scans per bond type")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--train-epochs", type=int, default=0, help="also train each model this many epochs")
@@ -188,6 +354,20 @@ def main() -> None:
     parser.add_argument("--infer-structures", type=int, default=8, help="structures per inference call (default 8)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
+    if args.dtype_noise:
+        torch.set_num_threads(1)
+        rows = dtype_noise(dict(x.split("=", 1) for x in args.dtype_noise), args.max_per_type)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"dtype_noise": rows}, fh, indent=1)
+        return
+    if args.speed_vs:
+        torch.set_num_threads(1)
+        rows = speed_vs(args.speed_vs, [int(x) for x in args.sizes.split(",")], args.reps, args.checkpoint, args.profile)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"speed_vs": args.speed_vs, "rows": rows}, fh, indent=1)
+        return
     torch.set_num_threads(args.threads)
     splits, source = load_data()
     elements = elements_of(splits["train"])

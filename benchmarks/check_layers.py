@@ -4,7 +4,7 @@ a higher one and no .py file under src/ is over 600 lines.
 Layers, bottom -> top (README, "Where things are"):
 
     runs < potentials < model < data < registry < metrics < report < scan < fsd < md < train
-         < testing, study < cli
+         < testing, study, validation < cli
 
 A module's layer is its top-level name under ``bsct`` (``bsct.scan.api`` -> scan); ``cli.py``,
 ``command.py``, ``*_command.py``, ``__main__.py`` and ``bsct/__init__.py`` are the cli layer wherever they live, so a
@@ -32,7 +32,7 @@ from pathlib import Path
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("runs",), ("potentials",), ("model",), ("data",), ("registry",), ("metrics",), ("report",),
-    ("scan",), ("fsd",), ("md",), ("train",), ("testing", "study"), ("cli",),
+    ("scan",), ("fsd",), ("md",), ("train",), ("testing", "study", "validation"), ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 600

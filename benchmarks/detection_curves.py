@@ -547,13 +547,16 @@ def v2_on_curve(curve, geometry, cutoff):
         far = curve.min_cross_distance_angstrom > cutoff
     elif n_atoms == 2:
         rc = cutoff
-    return analyse_arrays_v2(r, e, f, r_eq_hint=curve.r0_angstrom, cutoff_angstrom=rc, far_mask=far, include=include)
+    return analyse_arrays_v2(r, e, f, r_eq_hint=curve.r0_angstrom, cutoff_angstrom=rc, far_mask=far, include=include,
+                             environment=curve.mode == "pair" and n_atoms > 2)
 
 
 def run_reference(ref: dict, n: int, curves_dir: Path | None = None) -> dict:
     from bsct.metrics.scan_metrics import analyse_curve
     from bsct.scan.api import run_bsct
     from bsct.scan.geometry import ScanRange, build_scan
+    from bsct.scan.runner import evaluate_points
+    from bsct.scan.score_v2 import analyse_bond_v2
 
     t0 = time.perf_counter()
     pot = load_reference_potential(ref["spec"])
@@ -566,6 +569,10 @@ def run_reference(ref: dict, n: int, curves_dir: Path | None = None) -> dict:
         geo = build_scan(structures[bond.structure_idx], bond, ScanRange(n_points=n), cutoff, "auto", True)
         a2 = v2_on_curve(c, geo, cutoff)
         raw1 = analyse_curve(c, cutoff_angstrom=cutoff)
+        # v2 as `bsct scan --score-version v2` scores it: collision guard, cutoff, h/8 confirmation
+        if c.mode == "pair" and c.closest_third_atom_angstrom is None:
+            c.closest_third_atom_angstrom = geo.closest_third_atom_angstrom()
+        scan2 = analyse_bond_v2(c, len(geo.atoms), cutoff, refine=lambda rr, g=geo: evaluate_points(pot, g, rr))
         if curves_dir is not None:  # the raw curves, for a closer look
             curves_dir.mkdir(parents=True, exist_ok=True)
             c.save(curves_dir / f"{ref['spec'].replace(':', '_').replace(',', '_')[:40]}_{c.label}_{n}.npz")
@@ -577,6 +584,7 @@ def run_reference(ref: dict, n: int, curves_dir: Path | None = None) -> dict:
             "v1": [f"{a.kind} @ {a.r_angstrom:.3f} Å ({a.size:.3g} {a.unit})" for a in res.analysis.artifacts],
             "v1_raw": [f"{a.kind} @ {a.r_angstrom:.3f} Å ({a.size:.3g} {a.unit})" for a in raw1.artifacts],
             "v2": [f"{m.kind} @ {m.r_angstrom:.3f} Å ({m.primary.size:.3g} {m.primary.unit})" for m in a2.artifacts],
+            "v2_scan": [f"{m.kind} @ {m.r_angstrom:.3f} Å ({m.primary.size:.3g} {m.primary.unit})" for m in scan2.merged],
         })
     return {"name": ref["name"], "spec": ref["spec"], "n_points": n, "cutoff": cutoff, "scans": scans,
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -703,18 +711,18 @@ def write_tables(data, out: Path) -> str:
             lines.append(f"| {base} | {kind} | {len(hits)}/{len(sel)} | {one:.2f} | {rs} | {w} |")
     lines.append("")
     lines += ["## False alarms on smooth references (every artifact counts)", "",
-              "| reference | points | scans | v1 (bsct scan, refined) | v1 raw arrays | v2 | σ_E, σ_f (v2 noise) | s |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| reference | points | scans | v1 (bsct scan, refined) | v1 raw arrays | v2 (bsct scan, refined) | v2 raw arrays | σ_E, σ_f (v2 noise) | s |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for ref in data["references"]:
         scans = ref["scans"]
         def fmt_list(key):  # noqa: E306
-            if all(s[key] is None for s in scans):
+            if all(s.get(key) is None for s in scans):
                 return "–"
-            items = [x for s in scans for x in (s[key] or [])]
-            return f"{len(items)}" + (": " + "; ".join(f"{s['bond']}: " + ", ".join(s[key]) for s in scans if s[key]) if items else "")
+            items = [x for s in scans for x in (s.get(key) or [])]
+            return f"{len(items)}" + (": " + "; ".join(f"{s['bond']}: " + ", ".join(s[key]) for s in scans if s.get(key)) if items else "")
         noise = "; ".join(f"{s['noise_e']:.1e}, {s['noise_f']:.1e}" for s in scans if s["noise_e"] is not None)
         lines.append(f"| {ref['name']} | {ref['n_points']} | {len(scans)} | {fmt_list('v1')} | {fmt_list('v1_raw')} | "
-                     f"{fmt_list('v2')} | {noise} | {ref['seconds']} |")
+                     f"{fmt_list('v2_scan')} | {fmt_list('v2')} | {noise} | {ref['seconds']} |")
     text = "\n".join(lines) + "\n"
     (out / "tables.md").write_text(text)
     return text

@@ -30,3 +30,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _system_cache_in_tmp(tmp_path_factory):
+    """The suite's parsed-system cache (bsct.data.spice_cache) lives in a session folder, never in ~/.cache."""
+    import os
+
+    before = os.environ.get("BSCT_CACHE_DIR")
+    os.environ["BSCT_CACHE_DIR"] = str(tmp_path_factory.mktemp("bsct_cache"))
+    yield
+    if before is None:
+        os.environ.pop("BSCT_CACHE_DIR", None)
+    else:
+        os.environ["BSCT_CACHE_DIR"] = before

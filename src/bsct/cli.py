@@ -50,6 +50,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "md": ("bsct.md.command", "MD stability test of a model"),
     "train": ("bsct.train.command", "train the reference Transformer MLIP"),
     "study": ("bsct.study.command", "design-loop study: train variants, errors, BSCT, MD stability, correlation, cost"),
+    "validate": ("bsct.validation.command", "the pre-registered validation study: does BSCT predict MD failure (issue #20)"),
 }
 
 log = logging.getLogger("bsct")

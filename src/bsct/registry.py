@@ -8,6 +8,9 @@ SPEC forms:
                               ``sevennet:7net-l3i5``, ``sevennet:7net-mf-0[modal=PBE]``,
                               ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``; ``[dtype=float64]`` and
                               ``[ase=True]`` for CHGNet and SevenNet
+    FAMILY:PATH[...]          a model file another package wrote: ``nequip:run/epoch0010.ckpt``
+                              (NequIP or Allegro checkpoint or ``.nequip.zip`` package),
+                              ``chgnet:run/epoch0010.pth.tar`` (a CHGNet trained by chgnet)
     package.module:factory    a Python callable returning an ASE calculator or a batched potential
     path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
 """
@@ -61,12 +64,19 @@ def _planted(**kw):
 def _emt(cutoff_angstrom: float | None = None, reuse: bool = False):
     """ASE's EMT; ``reuse=True`` keeps one calculator and its neighbour list across calls (faster,
     equal to a fresh one only to ~1e-13 eV: see :class:`~bsct.potentials.ase_adapters.CalculatorPotential`)."""
-    from ase.calculators.emt import EMT, parameters
+    from ase.calculators.emt import EMT, beta, parameters
+    from ase.units import Bohr
 
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    return CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", reuse=bool(reuse),
-                               supported_elements=set(parameters))
+    potential = CalculatorPotential(EMT, cutoff_angstrom=cutoff_angstrom, name="EMT", reuse=bool(reuse),
+                                    supported_elements=set(parameters))
+    # EMT's neighbour list ends at rc + 0.5 Å, rc = the mean of the 3rd and 4th fcc neighbour distances of
+    # the largest s0 in its table (5.88 Å); the embedding couples atoms up to twice that. Not declared as
+    # ``cutoff_angstrom``, which would move v1 scan grids; used to size crystal scan cells (bsct.scan.cells).
+    neighbour_cutoff = beta * max(p[1] for p in parameters.values()) * Bohr * 0.5 * (3 ** 0.5 + 2.0) + 0.5
+    potential.interaction_range_angstrom = 2.0 * neighbour_cutoff
+    return potential
 
 
 def _sw_si(cutoff_angstrom: float = 3.77118):
@@ -113,12 +123,19 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
     """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0, r2scan). Cutoff: its atom graph's
     (6 Å; 5 Å for 0.2.0). Evaluated natively in batches (:mod:`bsct.potentials.chgnet_native`);
     ``dtype=float64`` runs the same weights in double precision; ``ase=True`` is the old path, its
-    ASE calculator one structure per call (float32 only; equal to the native float32 values)."""
+    ASE calculator one structure per call (float32 only; equal to the native float32 values).
+
+    ``model`` may instead be a CHGNet file chgnet wrote (``*.pth.tar``, e.g. one trained from scratch
+    by :func:`bsct.train.external_chgnet.train_chgnet`): batched, cutoff read from the model."""
     try:
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
+    if str(model).endswith(".pth.tar") or Path(model).is_file():
+        from bsct.potentials.chgnet_model import CHGNetFilePotential
+
+        return CHGNetFilePotential(model)
     from bsct.potentials.chgnet_native import DTYPES, CHGNetPotential
 
     native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
@@ -161,6 +178,19 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float | None = None, modal
                                supported_elements=native.supported_elements)
 
 
+def _nequip(path: str, dtype: str | None = None):
+    """A NequIP or Allegro model file (``nequip`` 0.19 checkpoint or package); cutoff and elements
+    from its metadata; ``dtype=float64|float32`` evaluates the same weights at that precision
+    (default: as trained)."""
+    try:
+        import nequip  # noqa: F401
+    except ImportError as exc:
+        raise _missing("nequip", "zoo") from exc
+    from bsct.potentials.nequip_model import NequIPPotential
+
+    return NequIPPotential(path, dtype=dtype)
+
+
 BUILTINS: dict[str, Callable[..., BatchedPotential]] = {
     "chgnet": _chgnet,
     "sevennet-0": _sevennet,
@@ -178,6 +208,7 @@ FAMILIES: dict[str, Callable[..., BatchedPotential]] = {
     "chgnet": _chgnet,
     "sevennet": _sevennet,
     "xtb": _xtb,
+    "nequip": _nequip,
 }
 
 
@@ -187,7 +218,8 @@ def register(name: str, factory: Callable[..., BatchedPotential]) -> None:
 
 
 _NAME_ARGS = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
-_FAMILY_VERSION = re.compile(r"^(?P<family>[A-Za-z0-9_\-]+):(?P<version>[A-Za-z0-9_.\-]+)(\[(?P<args>.*)\])?$")
+# the version of a file family (``nequip:PATH``) is a path: anything but brackets
+_FAMILY_VERSION = re.compile(r"^(?P<family>[A-Za-z0-9_\-]+):(?P<version>[^\[\]]+)(\[(?P<args>.*)\])?$")
 
 
 def _parse_kwargs(text: str) -> dict:
@@ -334,8 +366,10 @@ def potential_identity(potential) -> dict:
     import torch
 
     if isinstance(potential, str):
-        if Path(potential).is_file():
-            return {"spec": potential, "sha256": file_sha256(potential)}
+        family = _FAMILY_VERSION.match(potential)
+        path = family["version"] if family and family["family"] in FAMILIES else potential
+        if Path(path).is_file():  # a checkpoint, or a FAMILY:PATH model file
+            return {"spec": potential, "sha256": file_sha256(path)}
         return {"spec": potential}
     identity = {"type": f"{type(potential).__module__}.{type(potential).__qualname__}",
                 "params": {k: v for k, v in sorted(getattr(potential, "__dict__", {}).items())

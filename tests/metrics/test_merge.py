@@ -3,7 +3,7 @@ and the others kept as evidence; the score counts the artifact once."""
 
 import numpy as np
 import pytest
-from v2_curves import default_grid, lj_dimer, lj_force_at_cutoff, planted_energy_step, planted_force_step
+from v2_curves import default_grid, lj_dimer, lj_force_at_cutoff, morse, planted_energy_step, planted_force_step
 
 from bsct.metrics.bsct_v2 import analyse_arrays_v2
 from bsct.metrics.floors import Detection
@@ -62,3 +62,22 @@ def test_a_large_force_step_in_the_tail_is_one_artifact_not_three():
     assert res.artifacts[0].kind == "force_jump"
     assert set(res.artifacts[0].kinds) == {"force_jump", "force_inconsistency", "tail_bump"}
     assert len(res.detections) == 3
+
+
+@pytest.mark.parametrize("n_points", [240, 960])
+@pytest.mark.parametrize("sigma_ev", [3.2e-4, 1e-3, 3.2e-3, 1e-2])
+def test_a_noise_patch_is_one_roughness_artifact_and_a_clean_morse_none(n_points, sigma_ev):
+    """0.8 Å of independent noise (σ_E, σ_f = 10/Å·σ_E) on a float64 Morse: one artifact, named
+    roughness, at the patch; before, one patch split into up to 21 (wells and dips judged by the
+    scan-wide σ, edges judged by the clean side's σ, stretches broken where σ hovers at the floor)."""
+    r = np.linspace(1.5, 7.0, n_points)
+    e, f = morse(r)
+    assert analyse_arrays_v2(r, e, f, r_eq_hint=2.5).artifacts == []
+    for seed, r_star in enumerate((3.0, 3.6, 4.2)):
+        rng = np.random.default_rng(seed)
+        on = np.abs(r - r_star) <= 0.4
+        arts = analyse_arrays_v2(r, e + sigma_ev * rng.normal(size=n_points) * on,
+                                 f + 10 * sigma_ev * rng.normal(size=n_points) * on, r_eq_hint=2.5).artifacts
+        assert len(arts) <= 1 and all(abs(m.r_angstrom - r_star) <= 0.4 for m in arts)
+        if sigma_ev >= 1e-3:
+            assert [m.kind for m in arts] == ["roughness"]

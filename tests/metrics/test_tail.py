@@ -103,3 +103,33 @@ def test_residual_force_past_the_cutoff_is_found_above_the_noise_only():
     # an unsmoothed LJ is exactly 0 past rc
     r, e, f = lj_dimer(1.0, 1.0, smooth=False)
     assert residual_force(r, f, scan_noise(e, f).force_local_ev_per_angstrom, cutoff_angstrom=3.0) == []
+
+
+def crystal_like_pair_scan(r, k_env=0.05, dip_ev_per_angstrom=0.0, r_star=3.6, width=0.1):
+    """Morse plus the restoring force of the moving atoms' other neighbours, −k_env·(r − r0)
+    (a crystal's pair scan: f_r keeps falling once the bond's attraction has faded), and an
+    optional Gaussian dip of the force f_r −= a·exp(−((r − r*)/w)²) with its energy."""
+    from scipy.special import erf
+
+    e, f = morse(r)
+    e = e + 0.5 * k_env * (r - 2.5) ** 2
+    f = f - k_env * (r - 2.5)
+    a = dip_ev_per_angstrom
+    return (e - a * width * np.sqrt(np.pi) / 2 * erf((r - r_star) / width),
+            f - a * np.exp(-(((r - r_star) / width) ** 2)))
+
+
+def test_the_environments_steady_decline_is_not_a_tail_bump_but_a_dip_on_it_is():
+    r = default_grid()
+    e, f = crystal_like_pair_scan(r)
+    k_ext = int(np.argmin(f[:150]))
+    assert np.argmax(f[k_ext:]) < len(f) - k_ext - 1  # the tail force turns down: a one-sided dip exists
+    eq, sig = equilibrium_index(r, e, 2.5), scan_noise(e, f).force_local_ev_per_angstrom
+    assert len(tail_bumps(r, f, eq, sig)) == 1  # as a dimer's tail it would be a defect
+    assert tail_bumps(r, f, eq, sig, environment=True) == []
+    e, f = crystal_like_pair_scan(r, dip_ev_per_angstrom=0.05)
+    found = tail_bumps(r, f, eq, scan_noise(e, f).force_local_ev_per_angstrom, environment=True)
+    assert len(found) == 1
+    assert abs(found[0].r_angstrom - 3.6) < 2 * (r[1] - r[0])
+    # the recovered part of the dip: the planted 0.05 eV/Å less the trend over the dip's flank
+    assert 0.02 < found[0].size < 0.05

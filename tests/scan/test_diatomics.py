@@ -238,3 +238,30 @@ def test_chgnet_h2_smoke_on_a_coarse_grid():
     assert m["force-flip-times"] >= 1 and np.isfinite(m["tortuosity"]) and np.isfinite(res.score.analysis.score)
     r_min = res.curve.r_angstrom[np.argmin(res.curve.energy_ev)]
     assert 0.6 < r_min < 0.9  # H2 bond ~0.74 Å
+
+
+PLANTED_CU = "planted[kind=energy_step,size=0.01,r_star_angstrom=3.5]"  # on the default Morse (r0 2.5 Å, switch 4.5-6 Å)
+
+
+def test_v2_finds_a_planted_dimer_step_once_and_its_smooth_twin_clean(tmp_path):
+    grid = DiatomicGrid(step_angstrom=0.02)
+    smooth = run_diatomics_to(tmp_path / "smooth", "morse", [("Cu", "Cu")], grid,
+                              progress=False, report_metric=None, score_version="v2", temperature_k=300.0)
+    rec = smooth["pairs"]["Cu-Cu"]
+    assert smooth["score_version"] == "v2" and rec["score_version"] == "v2" and rec["temperature_k"] == 300.0
+    assert rec["bsct_score"] == 0.0 and rec["artifacts"] == []
+    planted = run_diatomics_to(tmp_path / "planted", PLANTED_CU, [("Cu", "Cu")], grid, progress=False,
+                               report_metric=None, score_version="v2")["pairs"]["Cu-Cu"]
+    near = [a for a in planted["artifacts"] if abs(a["r_angstrom"] - 3.5) < 0.5]
+    assert [a["kind"] for a in near] == ["energy_jump"]
+    step = near[0]
+    assert abs(step["r_angstrom"] - 3.5) <= 0.02 and step["size"] == pytest.approx(0.01, rel=0.02)
+    # the rest is real: Morse's switch (4.5-6 Å) multiplies the planted +10 meV too, f_r = -0.01·S'(r) > 0
+    assert all(a["kind"] == "tail_bump" and a["r_angstrom"] > 4.5 for a in planted["artifacts"] if a is not step)
+    assert planted["bsct_score"] == pytest.approx(sum(a["strength"] for a in planted["artifacts"]))
+    assert planted["bsct_weighted_score"] == planted["bsct_score"]  # no temperature: weights 1
+    with pytest.raises(ResumeMismatchError, match="score_version"):  # a v2 file is not resumed as v1
+        run_diatomics_to(tmp_path / "planted", PLANTED_CU, [("Cu", "Cu")], grid, progress=False, report_metric=None,
+                         resume=True)
+    with pytest.raises(ValueError, match="v2"):
+        run_diatomics_to(tmp_path / "x", "morse", [("H", "H")], grid, temperature_k=300.0)

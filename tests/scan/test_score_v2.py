@@ -105,3 +105,17 @@ def test_h8_rescan_drops_a_kink_the_coarse_grid_could_not_resolve():
     assert "curvature_jump" not in {a.kind for a in seen.artifacts}
     assert [a.kind for a in seen.artifacts] == ["tail_bump"]
     assert seen.n_model_calls > blind.n_model_calls  # the re-scan is paid for and counted
+
+
+def test_sw_si_diamond_pair_scan_is_guarded_and_its_environment_is_not_a_tail_bump():
+    """Past SW's 3.77 Å cutoff the pair does not interact: f_r is the back bonds pulling the two
+    displaced atoms home and falls steadily to the end of the scored range (it was a 1.08 eV/Å
+    'tail_bump' at the last scored point). The guard holds; a smooth reference is clean."""
+    report = run_bsct("sw-si", [bulk("Si", "diamond", a=5.431)], max_per_type=1, progress=False, score_version="v2",
+                      scan_range=ScanRange(n_points=120))
+    c, a = report.results[0].curve, report.results[0].analysis
+    too_close = c.closest_third_atom_angstrom < 0.5 * c.r_angstrom
+    assert too_close.any() and not a.scored[too_close].any()
+    f = c.scan_force_ev_per_angstrom[a.scored]
+    assert f[-1] < f[np.argmax(np.where(c.r_angstrom[a.scored] > 3.4, f, -np.inf))] - 0.5  # the environment's decline
+    assert a.merged == [] and report.score == 0.0

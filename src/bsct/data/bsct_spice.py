@@ -20,6 +20,10 @@ from ase.io import read
 
 log = logging.getLogger(__name__)
 
+PARSER_VERSION = "1"
+"""Bump when :func:`read_system` returns anything different for the same files: the cache of
+parsed systems (:mod:`bsct.data.spice_cache`) is keyed by it."""
+
 
 @dataclass(frozen=True)
 class SpiceScan:

@@ -25,11 +25,11 @@ from bsct.data.bsct_spice import (
     BadSystemError,
     SpiceScan,
     TooFewFramesError,
-    read_system,
     sample_root,
     system_dirs,
     system_label,
 )
+from bsct.data.spice_cache import load_system
 from bsct.data.validate import InvalidInput, check_elements
 from bsct.fsd.metric import (
     FLAT_KEYS,
@@ -96,7 +96,7 @@ def evaluate_group(models: ModelByCharge, paths: list[Path], eps_ev_per_angstrom
     outcomes, scans = [], []
     for path in paths:
         try:
-            scans.append(read_system(path))
+            scans.append(load_system(path))  # parsed once per file content, then from the cache
         except TooFewFramesError as exc:  # well formed, but its reference failed almost everywhere
             outcomes.append({"label": system_label(path), "status": "failed", "error": str(exc)})
         except BadSystemError as exc:
@@ -225,7 +225,7 @@ def _cached(path: Path, system_path: Path, model_name: str, eps: float, identity
                  path, f"written by another potential ({out['model']!r}, {out['potential']}), not {model_name!r} "
                        f"({identity}); use another --out or drop --resume")
     if out["eps_ev_per_angstrom"] != eps:
-        scan = read_system(system_path)
+        scan = load_system(system_path)
         out = system_outcome(scan, out["energy_model_ev"], out["forces_model_ev_per_angstrom"], eps,
                              out["row"]["eval_seconds"])
         save_prediction(path, out, model_name, eps, identity)

@@ -6,14 +6,16 @@ Pipeline of :func:`analyse_arrays_v2` (each step in its own module):
    :mod:`bsct.scan.collisions`; points where a moving atom runs into a third atom are not
    scored). Non-finite points inside the scored range are one ``nonfinite`` artifact per run.
    The detectors run on each contiguous stretch of scored points (≥ ``MIN_SEGMENT_POINTS``).
-2. Noise σ_E(r), σ_f(r) from the stretch itself (:mod:`bsct.metrics.noise`).
+2. Noise σ_E(r), σ_f(r) from the stretch itself (:mod:`bsct.metrics.noise`), the largest within
+   the step filters' 17-point support.
 3. Detectors, thresholds max(k_σ·σ·gain, floor) + resolution allowance (:mod:`bsct.metrics.floors`):
    ``energy_jump`` and ``force_jump`` (:mod:`bsct.metrics.steps`), ``curvature_jump`` and
    ``roughness`` (:mod:`bsct.metrics.shape`), ``force_inconsistency``
    (:mod:`bsct.metrics.consistency`), ``tail_bump`` and ``residual_force``
    (:mod:`bsct.metrics.tail`), ``spurious_minimum`` (v1's prominence test with depth threshold
-   max(2·k_σ·σ_E, energy floor)) and compression-side ``force_sign_flip`` (f_r < −max(k_σ σ_f,
-   force floor) before r_eq; the stretch side is the tail detector's).
+   max(2·k_σ·σ_E, energy floor), σ_E the local noise at the well) and compression-side
+   ``force_sign_flip`` (f_r < −max(k_σ σ_f, force floor), local σ_f, before r_eq; the stretch
+   side is the tail detector's).
 4. Detections at the same place merge into one artifact (:mod:`bsct.metrics.merge`).
 5. Each artifact gets ΔE above the bond minimum and a Boltzmann weight at ``temperature_k``
    (:mod:`bsct.metrics.severity`).
@@ -21,17 +23,23 @@ Pipeline of :func:`analyse_arrays_v2` (each step in its own module):
 Score (dimensionless, 0 when nothing is found; v1's log compression, but per merged artifact
 instead of per detector, so one defect counts once):
 
-    X_a     = (size_a − threshold_a) / threshold_a          strength of artifact a's primary
+    X_d     = (size_d − threshold_d) / threshold_d          strength of detection d
+    X_a     = max_{d ∈ a} X_d                                strength of artifact a: its strongest
+                                                             detection, primary or evidence
     S       = Σ_a log10(1 + X_a)                             unweighted score
     S_T     = Σ_a w_a · log10(1 + X_a),  w_a = exp(−ΔE_a/(k_B T))   weighted score (= S for T None)
 
 For ``nonfinite`` the threshold is n_scored/1000 points, so X ≈ 1000 × the failed fraction − 1,
 as in v1. A threshold derived from the noise makes X the artifact's signal-to-threshold ratio:
-a 10× floor step scores log10(10) = 1.
+a 10× floor step scores log10(10) = 1. The primary names the artifact (the most specific kind);
+its strength is the strongest of its detections, so merging never lowers a score: a 1 meV rough
+stretch that merges into a barely significant force inconsistency at its edge still counts as
+the roughness it is (benchmarks/sensitivity_v2.py found the score rising with k_σ before).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,10 +49,10 @@ from bsct.metrics.consistency import true_runs, force_inconsistency
 from bsct.metrics.detectors import Artifact, equilibrium_index, grid_step_angstrom, sign_flip_runs, spurious_minima
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact, merge_detections
-from bsct.metrics.noise import ScanNoise, scan_noise
+from bsct.metrics.noise import ScanNoise, float32_sum_noise_ev, scan_noise
 from bsct.metrics.severity import boltzmann_weight, energy_above_minimum_ev
 from bsct.metrics.shape import curvature_steps, roughness
-from bsct.metrics.steps import energy_steps, force_steps
+from bsct.metrics.steps import WINDOW_POINTS as STEP_WINDOW_POINTS, energy_steps, force_steps
 from bsct.metrics.tail import residual_force, tail_bumps
 
 CONFIRMABLE_KINDS = ("energy_jump", "force_jump", "curvature_jump")
@@ -89,12 +97,13 @@ class ScanAnalysisV2:
 
 
 def artifact_strength(m: MergedArtifact) -> float:
-    """log10(1 + X) of the primary: the artifact's contribution to the unweighted score.
+    """log10(1 + X), X the largest strength of the artifact's detections (primary and evidence):
+    the artifact's contribution to the unweighted score.
 
     X is infinite only when the threshold is 0 (floors set to 0 on a noiseless scan); such an
     artifact counts 3 (X = 999), the most a v1 component could reach from a failed scan.
     """
-    x = m.primary.ratio
+    x = max(d.ratio for d in (m.primary, *m.evidence))
     return float(np.log10(1.0 + max(x, 0.0))) if np.isfinite(x) else 3.0
 
 
@@ -112,6 +121,9 @@ def analyse_arrays_v2(
     bond_label: str = "",
     bond_type: str = "",
     confirm: Callable[[Detection], Detection | None] | None = None,
+    environment: bool = False,
+    n_atoms: int | None = None,
+    drop_kinds: tuple[str, ...] = (),
 ) -> ScanAnalysisV2:
     """BSCT v2 of one scan (module docstring).
 
@@ -129,6 +141,15 @@ def analyse_arrays_v2(
         confirm: optional check of each step/kink detection (:data:`CONFIRMABLE_KINDS`) before
             merging, e.g. a re-scan with the model at h/8; returns the detection (possibly
             relocated) or None to drop it. Without it the coarse grid decides alone.
+        environment: the moving atoms keep other neighbours (a crystal's or ring's pair scan):
+            f_r includes their restoring force, so the tail's trailing decline is not a bump
+            (:func:`bsct.metrics.tail.tail_bumps`).
+        n_atoms: atoms in the scanned structure. The roughness energy floor is raised to 3× the
+            noise float32 summation of that many atoms' energies gives (:func:`float32_sum_noise_ev`):
+            a scan cannot tell a float32 model from a float64 one, and float32 noise alone must
+            never be an artifact (a 864-atom Cu cell: 2e-3 eV, above the 3e-4 eV floor).
+        drop_kinds: detector kinds whose detections are discarded before merging (ablations,
+            benchmarks/sensitivity_v2.py); default none.
     """
     r = np.asarray(r_angstrom, float)
     e = np.asarray(energy_ev, float)
@@ -143,6 +164,10 @@ def analyse_arrays_v2(
     scored = inc & finite
     detections: list[Detection] = []
     noises: list[ScanNoise] = []
+    rough_floors = floors
+    if n_atoms is not None:
+        rough_floors = dataclasses.replace(floors, roughness_energy_floor_ev=max(
+            floors.roughness_energy_floor_ev, 3.0 * float32_sum_noise_ev(e[inc & finite], n_atoms)))
     n_scored = int(scored.sum())
 
     # Non-finite points inside the included range: one artifact per run.
@@ -165,33 +190,38 @@ def analyse_arrays_v2(
         if stop - start < MIN_SEGMENT_POINTS:
             continue
         rs, es, fs = r[start:stop], e[start:stop], f[start:stop]
-        noise = scan_noise(es, fs, window_points=floors.noise_window_points)
+        noise = scan_noise(es, fs, window_points=floors.noise_window_points, support_points=2 * STEP_WINDOW_POINTS + 1)
         noises.append(noise)
         sig_e, sig_f = noise.energy_local_ev, noise.force_local_ev_per_angstrom
         detections += energy_steps(rs, es, sig_e, floors)
         f_steps = force_steps(rs, fs, sig_f, floors)
         detections += f_steps
         detections += curvature_steps(rs, fs, sig_f, f_steps, floors)
-        detections += roughness(rs, es, fs, floors)
+        detections += roughness(rs, es, fs, rough_floors)
         detections += force_inconsistency(rs, es, fs, sig_e, sig_f, floors)
         seg_eq = eq - start
         if 0 <= seg_eq < len(rs):
-            detections += tail_bumps(rs, fs, seg_eq, sig_f, floors)
-            depth = max(2.0 * floors.k_sigma * noise.energy_ev, floors.energy_floor_ev)
-            for k, prominence in spurious_minima(rs, es, seg_eq, depth):
-                detections.append(Detection("spurious_minimum", float(rs[k]), prominence, "eV", depth,
-                                            f"well of depth {prominence:.3e} eV besides the minimum at {r[eq]:.3f} Å"))
-            flip_tol = max(floors.k_sigma * noise.force_ev_per_angstrom, floors.force_floor_ev_per_angstrom)
-            for s0, s1, worst, side in sign_flip_runs(fs, seg_eq, flip_tol):
-                if side == "compression":
+            detections += tail_bumps(rs, fs, seg_eq, sig_f, floors, environment=environment)
+            # the noise at the place, like every other detector: inside a rough stretch the
+            # scan-wide σ would make every noise dip a well and every noise swing a flip
+            depth = np.maximum(2.0 * floors.k_sigma * sig_e, floors.energy_floor_ev)
+            for k, prominence in spurious_minima(rs, es, seg_eq, float(depth.min())):
+                if prominence >= depth[k]:
+                    detections.append(Detection("spurious_minimum", float(rs[k]), prominence, "eV", float(depth[k]),
+                                                f"well of depth {prominence:.3e} eV besides the minimum at {r[eq]:.3f} Å"))
+            flip_tol = np.maximum(floors.k_sigma * sig_f, floors.force_floor_ev_per_angstrom)
+            for s0, s1, worst, side in sign_flip_runs(fs, seg_eq, float(flip_tol.min())):
+                if side == "compression" and abs(fs[worst]) > flip_tol[worst]:
                     detections.append(Detection("force_sign_flip", float(rs[worst]), float(abs(fs[worst])), "eV/Å",
-                                                flip_tol, f"compression pulls in, r = {rs[s0]:.3f}-{rs[s1 - 1]:.3f} Å"))
+                                                float(flip_tol[worst]),
+                                                f"compression pulls in, r = {rs[s0]:.3f}-{rs[s1 - 1]:.3f} Å"))
         far = None if far_mask is None else np.asarray(far_mask, bool)[start:stop]
         detections += residual_force(rs, fs, sig_f, cutoff_angstrom, far, floors)
 
     if confirm is not None:
         checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
         detections = [d for d in checked if d is not None]
+    detections = [d for d in detections if d.kind not in drop_kinds]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
     r_sc, e_sc = r[scored], e[scored]
     weighted = []

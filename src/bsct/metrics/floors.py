@@ -40,7 +40,9 @@ Choices (defaults of :class:`FloorsV2`):
 ``roughness_energy_floor_ev = 3e-4``, ``roughness_force_floor_ev_per_angstrom = 3e-3``
     a curve whose *local* noise exceeds these is rough in itself (an artifact, whatever its
     cause): 3× the largest numerical noise of float32 models (1e-4 eV, 1e-3 eV/Å), so float32
-    rounding and summation noise is never roughness, while noise of 1 meV (k_B·12 K) is.
+    rounding and summation noise is never roughness, while noise of 1 meV (k_B·12 K) is. For a
+    large cell the energy floor is raised further, to 3× what float32 summation of its atoms'
+    energies gives (:func:`bsct.metrics.noise.float32_sum_noise_ev`, ``analyse_arrays_v2(n_atoms=)``).
 ``resolution_factor = 1.5``
     the two-degree error estimate |q_p − q_p'| is multiplied by this before use as allowance,
     a margin for the pre-asymptotic regime (steep wall at the first points) where the estimate

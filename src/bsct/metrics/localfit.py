@@ -33,6 +33,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 @lru_cache(maxsize=256)
@@ -89,16 +90,22 @@ def one_sided_steps(values: np.ndarray, degree: int, window_points: int, min_poi
     lo = degree + 1 if min_points is None else int(min_points)
     steps = np.full((n - 1, y.shape[1]), np.nan)
     gain = np.full(n - 1, np.nan)
-    for k in range(n - 1):
-        m_left = min(window_points, k + 1)
-        m_right = min(window_points, n - 1 - k)
-        m = min(m_left, m_right)  # same size both sides keeps the mirror symmetry (error cancellation)
-        if m < lo:
+    # Interval k uses m = min(window_points, k + 1, n - 1 - k) points a side (the same number
+    # both sides keeps the mirror symmetry, hence the error cancellation): one filter of 2m taps
+    # over y[k-m+1 .. k+m]. The interior shares m = window_points, a batched sliding-window
+    # product; each shorter m occurs at most twice (k = m - 1 and k = n - 1 - m).
+    for m in range(lo, window_points + 1):
+        ks = np.arange(m - 1, n - m) if m == window_points else np.unique([m - 1, n - 1 - m])
+        ks = ks[(ks >= m - 1) & (ks <= n - 1 - m)]
+        if m < window_points:  # interior intervals are the full window's
+            ks = ks[np.minimum(ks + 1, n - 1 - ks) == m]
+        if len(ks) == 0:
             continue
         left = poly_weights(tuple(-0.5 - np.arange(m)[::-1]), 0.0, degree, deriv)  # points k-m+1..k
         right = poly_weights(tuple(0.5 + np.arange(m)), 0.0, degree, deriv)  # points k+1..k+m
-        steps[k] = right @ y[k + 1 : k + 1 + m] - left @ y[k - m + 1 : k + 1]
-        gain[k] = float(np.sqrt(left @ left + right @ right))
+        windows = sliding_window_view(y, 2 * m, axis=0)[ks - m + 1]  # (len(ks), c, 2m)
+        steps[ks] = windows[..., m:] @ right - windows[..., :m] @ left
+        gain[ks] = float(np.sqrt(left @ left + right @ right))
     return (steps[:, 0] if squeeze else steps), gain
 
 
@@ -118,12 +125,15 @@ def local_derivative(values: np.ndarray, h: float, degree: int, half_window: int
     width = 2 * half_window + 1
     if n < width:
         raise ValueError(f"need at least {width} points for a {width}-point derivative")
+    starts = np.clip(np.arange(n) - half_window, 0, n - width)
     deriv = np.empty(n)
     gain = np.empty(n)
-    for k in range(n):
-        start = min(max(k - half_window, 0), n - width)
-        offsets = tuple(float(o) for o in np.arange(start, start + width) - k)
-        w = poly_weights(offsets, 0.0, degree, deriv=1)
-        deriv[k] = w @ y[start : start + width] / h
-        gain[k] = float(np.linalg.norm(w)) / h
+    windows = sliding_window_view(y, width)
+    # the window's offset from its point is the same for every interior point: one filter;
+    # the first and last half_window points each have their own (shifted) one
+    for shift in np.unique(np.arange(n) - starts):
+        ks = np.flatnonzero(np.arange(n) - starts == shift)
+        w = poly_weights(tuple(float(o) for o in np.arange(width) - shift), 0.0, degree, deriv=1)
+        deriv[ks] = windows[starts[ks]] @ w / h
+        gain[ks] = float(np.linalg.norm(w)) / h
     return deriv, gain

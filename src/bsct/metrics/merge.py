@@ -7,10 +7,13 @@ v1 counted each. v2 clusters detections by place and reports each cluster once:
 
 1. sort detections by :data:`PRIORITY` of their kind (then by strength X = excess/threshold);
 2. the first unclaimed detection becomes the *primary* of a new artifact; every unclaimed
-   detection within ``merge_points`` grid steps of it joins it as *evidence*. Distances are
-   between extents: a point detection is its r, a stretch (a tail bump from crest to bottom, a
-   run of force inconsistency, a rough stretch) its [r_lo, r_hi], so a bump whose crest sits
-   on a force step, or a consistency run that contains an energy step, is the same defect;
+   detection within ``merge_points`` grid steps of the artifact's extent joins it as
+   *evidence*. Distances are between extents: a point detection is its r, a stretch (a tail
+   bump from crest to bottom, a run of force inconsistency, a rough stretch) its [r_lo, r_hi],
+   so a bump whose crest sits on a force step, or a consistency run that contains an energy
+   step, is the same defect. The artifact's extent is the union of its members', grown until
+   nothing more joins: an energy step at the edge of a rough stretch is the primary of the
+   stretch and of every noise-born detection inside it (one noise patch, one artifact);
 3. repeat until every detection is claimed.
 
 Priority (most specific / highest order of discontinuity first):
@@ -105,10 +108,17 @@ def merge_detections(detections: list[Detection], h_angstrom: float, merge_point
             continue
         claimed[a] = True
         evidence = []
-        for b in range(a + 1, len(order)):
-            if not claimed[b] and _gap_angstrom(order[b], primary) <= radius:
-                claimed[b] = True
-                evidence.append(order[b])
+        lo, hi = primary.extent_angstrom
+        grown = True
+        while grown:  # a joining stretch widens the artifact: what lies in it is the same defect
+            grown = False
+            for b in range(a + 1, len(order)):
+                b_lo, b_hi = order[b].extent_angstrom
+                if not claimed[b] and max(0.0, b_lo - hi, lo - b_hi) <= radius:
+                    claimed[b] = True
+                    evidence.append(order[b])
+                    if b_lo < lo or b_hi > hi:
+                        lo, hi, grown = min(lo, b_lo), max(hi, b_hi), True
         detail = primary.detail
         if evidence:
             detail += "; also " + ", ".join(f"{d.kind} {d.size:.3g} {d.unit} at {d.r_angstrom:.3f} Å" for d in evidence)

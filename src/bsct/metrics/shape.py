@@ -24,8 +24,12 @@ sought, as for steps. Size |S_k|; ``detail`` gives ΔE″ = −S_k.
 differences, minimum over k) exceeds the roughness floors, σ_E(r) > 3e-4 eV or
 σ_f(r) > 3e-3 eV/Å (:class:`~bsct.metrics.floors.FloorsV2`). Noise below them is numerical and
 only raises the other detectors' thresholds; noise above them is a defect of its own (the other
-detectors, whose thresholds it has raised, cannot see it). One detection per contiguous rough
-stretch, at its largest σ/floor, size = that σ in the unit of the quantity (E or f_r) that
+detectors, whose thresholds it has raised, cannot see it). One detection per rough stretch
+(flagged runs closer than the running median's window joined: the estimate cannot resolve
+two stretches closer than that, and a patch whose σ hovers about the floor would otherwise
+break into several), at its largest σ/floor, its span widened by half the window on each side
+(where the estimate places the edges only that well; the merge then claims what the noise
+produced at the edges), size = that σ in the unit of the quantity (E or f_r) that
 exceeds its floor more.
 """
 
@@ -90,6 +94,17 @@ def curvature_steps(r_angstrom, scan_force_ev_per_angstrom, noise_force_ev_per_a
     return sorted(out, key=lambda d: d.r_angstrom)
 
 
+def joined_runs(flag, gap_points: int) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True, runs separated by fewer than ``gap_points`` False joined."""
+    runs: list[list[int]] = []
+    for start, stop in true_runs(np.asarray(flag, bool)):
+        if runs and start - runs[-1][1] < gap_points:
+            runs[-1][1] = int(stop)
+        else:
+            runs.append([int(start), int(stop)])
+    return [(a, b) for a, b in runs]
+
+
 def roughness(r_angstrom, energy_ev, scan_force_ev_per_angstrom, floors: FloorsV2 = FloorsV2()) -> list[Detection]:
     """Stretches whose local noise exceeds the roughness floors (module docstring)."""
     r = np.asarray(r_angstrom, float)
@@ -99,8 +114,9 @@ def roughness(r_angstrom, energy_ev, scan_force_ev_per_angstrom, floors: FloorsV
     ratio_f = sig_f / floors.roughness_force_floor_ev_per_angstrom
     ratio = np.maximum(ratio_e, ratio_f)
     flagged = ratio > 1.0
+    pad = floors.noise_window_points // 2  # the running median places a stretch's edges only this well
     out = []
-    for start, stop in true_runs(flagged):
+    for start, stop in joined_runs(flagged, floors.noise_window_points):
         k = start + int(np.argmax(ratio[start:stop]))
         if ratio_e[k] >= ratio_f[k]:
             size, unit, floor = sig_e[k], "eV", floors.roughness_energy_floor_ev
@@ -109,5 +125,5 @@ def roughness(r_angstrom, energy_ev, scan_force_ev_per_angstrom, floors: FloorsV
         out.append(Detection("roughness", float(r[k]), float(size), unit, float(floor),
                              f"local noise σ_E = {sig_e[k]:.2e} eV, σ_f = {sig_f[k]:.2e} eV/Å over "
                              f"r = {r[start]:.3f}-{r[stop - 1]:.3f} Å",
-                             span_angstrom=(float(r[start]), float(r[stop - 1]))))
+                             span_angstrom=(float(r[max(start - pad, 0)]), float(r[min(stop - 1 + pad, len(r) - 1)]))))
     return out

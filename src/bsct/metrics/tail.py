@@ -20,6 +20,21 @@ each of which Gaussian noise moves by more than k_σ·σ_f with probability 2·�
 union bound a pure-noise tail of n points exceeds T with probability at most n·2·Φ(−k_σ)
 (5e-7 for n = 240, k_σ = 6).
 
+**Scans with an environment** (``environment=True``: a crystal's or a ring's pair scan, where the
+moving atoms keep their other neighbours). f_r then also holds the neighbours' restoring force,
+which falls steadily, about −k_env·(r − r0), as the pair is pulled off its sites; once the
+pair's own attraction has faded, f_r must turn down and keep falling to the end of the scored
+range (Stillinger–Weber Si in diamond: from −1.35 eV/Å at 3.65 Å to −2.43 eV/Å at 4.46 Å, past
+SW's 3.77 Å cutoff, where the pair does not interact at all). That trailing decline is a trend
+of the environment, not a bump of the bond: a bump is a dip the force comes back from. So with
+an environment the dip is two-sided, a local well of f_r,
+
+    dip_j = min(max_{k_ext ≤ i ≤ j} f_i, max_{i ≥ j} f_i) − f_j,
+
+which is 0 all along a monotonic decline and, for a bump on top of it, the part of the bump
+the force recovers from. A dimer's tail (no environment: f_r must return to 0, so a fall that
+has not recovered by the end of the scan is still a defect) keeps the one-sided dip.
+
 The extremum k_ext is the first significant local minimum of f_r after r_eq: the running
 minimum of f_r from r_eq on, taken where f_r first rises more than T above it (so noise
 cannot end the search early and a later, deeper dip of the tail is still measured as a dip).
@@ -57,11 +72,13 @@ def tail_start_index(scan_force_ev_per_angstrom, eq_idx: int, threshold_ev_per_a
 
 
 def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_ev_per_angstrom,
-               floors: FloorsV2 = FloorsV2(), join_angstrom: float = 0.5) -> list[Detection]:
+               floors: FloorsV2 = FloorsV2(), join_angstrom: float = 0.5, environment: bool = False) -> list[Detection]:
     """Non-monotonic stretches of the attractive tail force (module docstring).
 
     join_angstrom: flagged runs closer than this are one bump (a wiggle, or the two lobes of
     the force of one narrow well, dips before and after its crest).
+    environment: the moving atoms have other neighbours (pair scan of a crystal or ring): a
+    dip counts only as far as f_r recovers from it (module docstring).
     """
     r = np.asarray(r_angstrom, float)
     f = np.asarray(scan_force_ev_per_angstrom, float)
@@ -75,6 +92,8 @@ def tail_bumps(r_angstrom, scan_force_ev_per_angstrom, eq_idx: int, noise_force_
     idx = np.arange(len(tail))
     crest = np.maximum.accumulate(np.where(tail >= np.maximum.accumulate(tail), idx, 0))
     dip = tail[crest] - tail
+    if environment:  # a dip counts as far as the force comes back from it
+        dip = np.minimum(dip, np.maximum.accumulate(tail[::-1])[::-1] - tail)
     thr = np.maximum(thr_point[k0:][crest], thr_point[k0:])
     flagged = dip > thr
     out = []

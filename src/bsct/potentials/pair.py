@@ -45,6 +45,12 @@ class PairPotential(nn.Module):
         self.cutoff_angstrom = float(cutoff_angstrom)
         self.switch_on_angstrom = switch_on_angstrom
 
+    @property
+    def interaction_range_angstrom(self) -> float:
+        """Atoms farther apart never share an energy term: a pair form's range is its cutoff
+        (sizes crystal scan cells, :mod:`bsct.scan.cells`)."""
+        return self.cutoff_angstrom
+
     def pair_energy_ev(self, r_angstrom: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -27,7 +27,7 @@ from bsct.potentials.protocol import BatchedPotential
 from bsct.registry import load_potential, potential_identity
 from bsct.runs import check_resume, fingerprint, versions, write_json
 from bsct.scan.bonds import BondSelection, select_bonds
-from bsct.scan.geometry import ScanGeometry, ScanRange, build_scan
+from bsct.scan.geometry import CELL_RULES, ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
 from bsct.scan.score_v2 import BondAnalysisV2, analyse_bond_v2
 
@@ -56,6 +56,15 @@ class BSCTConfig:
     """v2 only: a pair scan is scored until a third atom is closer than this fraction of r."""
     floors: FloorsV2 = FloorsV2()
     """v2 only: detection floors and k_sigma."""
+    cell_rule: str = "auto"
+    """How a crystal scan's periodic cell is sized (:func:`bsct.scan.geometry.build_scan`):
+    ``half-cell`` (v1: the whole scan inside half the cell), ``image-safe`` (the smallest cell in
+    which no moving atom comes within the potential's interaction range of an image of the pair
+    over the scored range, :mod:`bsct.scan.cells`), or ``auto`` = half-cell under v1, image-safe
+    under v2 (v1 results stay byte-identical)."""
+    image_range_angstrom: float | None = None
+    """The interaction range the image-safe rule keeps images beyond; None = the potential's
+    ``interaction_range_angstrom``, else 2 × its cutoff."""
 
     def __post_init__(self):
         if self.score_version not in SCORE_VERSIONS:
@@ -64,6 +73,21 @@ class BSCTConfig:
             raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
         if self.temperature_k is not None and not self.temperature_k >= 0:
             raise ValueError(f"temperature must be >= 0 K, not {self.temperature_k}")
+        if self.cell_rule not in ("auto", *CELL_RULES):
+            raise ValueError(f"cell_rule must be auto, {' or '.join(CELL_RULES)}, not {self.cell_rule!r}")
+        if self.image_range_angstrom is not None:
+            if not self.image_range_angstrom > 0:
+                raise ValueError(f"image_range_angstrom must be > 0 Å, not {self.image_range_angstrom}")
+            if self.resolved_cell_rule != "image-safe":
+                raise ValueError("an image range sizes image-safe cells only: use score_version='v2' "
+                                 "(--score-version v2) or cell_rule='image-safe'")
+
+    @property
+    def resolved_cell_rule(self) -> str:
+        """``cell_rule`` with ``auto`` resolved by the score version."""
+        if self.cell_rule != "auto":
+            return self.cell_rule
+        return "image-safe" if self.score_version == "v2" else "half-cell"
 
     def to_dict(self) -> dict:
         """Every setting; under v1 the v2-only settings are left out while at their defaults, so a
@@ -80,7 +104,7 @@ class BSCTConfig:
 
 
 SCORE_VERSIONS = ("v1", "v2")
-_V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors")
+_V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors", "cell_rule", "image_range_angstrom")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BSCTConfig)}
 
 
@@ -239,6 +263,16 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
     return curves_dir
 
 
+def scan_geometry(atoms, bond, config: "BSCTConfig", cutoff_angstrom: float | None,
+                  image_range_angstrom: float | None = None):
+    """The scan frames of ``bond`` exactly as :func:`run_bsct` builds them under ``config``
+    (cell rule by score version, collision guard, image range): for callers that re-evaluate a
+    scan's points, e.g. a jump refinement outside ``run_bsct``."""
+    return build_scan(atoms, bond, config.scan_range, cutoff_angstrom, config.mode, config.grow_cell,
+                      config.resolved_cell_rule, config.collision_fraction,
+                      config.image_range_angstrom or image_range_angstrom)
+
+
 def run_bsct(
     model,
     data,
@@ -275,6 +309,7 @@ def run_bsct(
              ", ".join(f"{t}: {n}/{selection.counts_found[t]}" for t, n in selection.counts_chosen.items()))
     curves_dir = _check_run_dir(Path(out_dir), config, str(name), identity, resume) if out_dir is not None else None
     cutoff = potential.cutoff_angstrom
+    image_range = config.image_range_angstrom or getattr(potential, "interaction_range_angstrom", None)
     v2 = config.score_version == "v2"
     results: list[BondResult] = []
     model_seconds, resumed_seconds, n_calls = 0.0, 0.0, 0
@@ -283,7 +318,7 @@ def run_bsct(
                disable=not progress)  # advances chunk by chunk within a bond
     for bond in selection.bonds:
         bar.set_postfix_str(bond.label, refresh=False)
-        geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode, config.grow_cell)
+        geometry = scan_geometry(structures[bond.structure_idx], bond, config, cutoff, image_range)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
         curve = ScanCurve.load(path) if path is not None and resume and path.exists() else None
         if curve is not None and curve.run_fingerprint != run_fp:

@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["auto", "pair", "fragment"], default="auto",
                         help="move only the two atoms (pair) or the two rigid fragments (fragment); auto: fragments "
                         "for molecules where the bond is not in a ring")
+    parser.add_argument("--image-range", type=float, default=None, metavar="ANGSTROM",
+                        help="v2: size crystal scan cells so images of the moving pair stay this far away (default: "
+                        "the model's interaction range, else 2x its cutoff; smaller is cheaper but not exact for "
+                        "many-body models; docs/metrics_v2.md, 'Crystal scan cells')")
     parser.add_argument("--bond-types", default=None, help="comma-separated bond types to scan, e.g. C-H,C-C")
     parser.add_argument("--no-refine", action="store_true", help="do not re-scan candidate jumps at 8x resolution")
     parser.add_argument("--score-version", choices=["v1", "v2"], default="v1",
@@ -57,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         refine_jumps=not args.no_refine,
         score_version=args.score_version,
         temperature_k=args.temperature,
+        image_range_angstrom=args.image_range,
     )
     report = run_bsct(args.model, resolve_data_arg(args.data, default_split="test"), config, out_dir=args.out, resume=args.resume)
     weighted = f" (weighted at {args.temperature:g} K: {report.weighted_score:.4f})" if args.temperature is not None else ""

@@ -33,6 +33,7 @@ from bsct.runs import check_resume, clean_json, versions, write_json
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
 from bsct.scan.runner import ScanCurve, evaluate_chunked, evaluate_points
+from bsct.scan.score_v2 import BondAnalysisV2, analyse_bond_v2
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class DiatomicScore:
     """
 
     metrics: dict[str, float]
-    analysis: ScanAnalysis
+    analysis: ScanAnalysis | BondAnalysisV2
 
 
 def score_diatomic_curve(
@@ -237,8 +238,11 @@ def run_pair(
     points_per_call: int = 100,
     refine_jumps: bool = True,
     on_chunk: Callable[[int], None] | None = None,
+    score_version: str = "v1",
+    temperature_k: float | None = None,
 ) -> DiatomicResult:
-    """Evaluate one pair on Arena's grid and score it both ways."""
+    """Evaluate one pair on Arena's grid and score it both ways (BSCT ``score_version`` v1 or v2,
+    v2 also weighted at ``temperature_k``)."""
     start = time.perf_counter()
     geometry = dimer_geometry(symbol_a, symbol_b, grid.grid_angstrom(symbol_a, symbol_b), grid)
     curve = evaluate_dimer(potential, geometry, points_per_call, on_chunk)
@@ -253,7 +257,11 @@ def run_pair(
             curve.eval_seconds += time.perf_counter() - t
             return out
 
-        analysis = analyse_curve(curve, tolerances, potential.cutoff_angstrom, refine if refine_jumps else None)
+        if score_version == "v2":
+            analysis = analyse_bond_v2(curve, 2, potential.cutoff_angstrom, temperature_k,
+                                       refine=refine if refine_jumps else None)
+        else:
+            analysis = analyse_curve(curve, tolerances, potential.cutoff_angstrom, refine if refine_jumps else None)
         score = DiatomicScore(diatomic_metrics(curve.r_angstrom, curve.energy_ev, f_arena), analysis)
     return DiatomicResult(pair_label(symbol_a, symbol_b), curve, f_arena, score, time.perf_counter() - start)
 
@@ -277,7 +285,7 @@ def pair_record(result: DiatomicResult) -> dict:
         "n_failed_points": int((~np.isfinite(c.energy_ev)).sum()),
         "metrics": s.metrics if s else {},
         "bsct_score": s.analysis.score if s else None,
-        "bsct_components": s.analysis.components if s else {},
+        "bsct_components": getattr(s.analysis, "components", {}) if s else {},
         "r_eq_angstrom": s.analysis.r_eq_angstrom if s else None,
         "summary": s.analysis.summary if s else {},
         "artifacts": [
@@ -289,6 +297,14 @@ def pair_record(result: DiatomicResult) -> dict:
         "model_seconds": c.eval_seconds,
         "n_model_calls": c.n_model_calls,
     }
+    if s and isinstance(s.analysis, BondAnalysisV2):  # v2: both scores and each artifact's evidence
+        a2 = s.analysis
+        record.update(score_version="v2", bsct_weighted_score=a2.weighted_score, temperature_k=a2.temperature_k)
+        from bsct.metrics.bsct_v2 import artifact_strength
+
+        for rec, m in zip(record["artifacts"], a2.merged):
+            rec.update(threshold=m.primary.threshold, strength=artifact_strength(m), weight=m.weight,
+                       energy_above_min_ev=m.energy_above_min_ev, evidence=[d.kind for d in m.evidence])
     if c.n_failed_points:  # failed points are not scored; the score (if any) covers the rest only
         record["complete"] = False
     return record
@@ -327,6 +343,8 @@ def run_diatomics(
     progress: bool = True,
     on_pair: Callable[[dict], None] | None = None,
     name: str = "model",
+    score_version: str = "v1",
+    temperature_k: float | None = None,
 ) -> dict[str, dict]:
     """Every pair's record (:func:`pair_record`), reusing ``done`` records that have no error.
 
@@ -347,7 +365,8 @@ def run_diatomics(
         with tqdm(total=total, desc=f"diatomics {name}", unit="pt", disable=not progress) as bar:
             for a, b in todo:
                 bar.set_postfix_str(pair_label(a, b))
-                result = run_pair(potential, a, b, grid, tolerances, points_per_call, refine_jumps, bar.update)
+                result = run_pair(potential, a, b, grid, tolerances, points_per_call, refine_jumps, bar.update,
+                                  score_version, temperature_k)
                 record = clean_json(pair_record(result))
                 if record["errors"]:
                     log.warning("%s: %s", record["pair"], record["errors"][0])
@@ -368,6 +387,8 @@ def run_diatomics_to(
     resume: bool = False,
     report_metric: str | None = "force-flip-times",
     skip_unsupported: bool | None = None,
+    score_version: str = "v1",
+    temperature_k: float | None = None,
 ) -> dict:
     """``bsct diatomics`` as a library call: every pair of ``model`` (a SPEC) into
     ``out_dir/diatomics.json``, saved after each pair, then (``report_metric``, an MLIP Arena
@@ -378,13 +399,21 @@ def run_diatomics_to(
     (:class:`~bsct.runs.ResumeMismatchError`) one of another. Pairs with an element the model
     declares it does not support are refused (:class:`~bsct.data.validate.UnsupportedElement`),
     or, with ``skip_unsupported`` (default: when ``pairs`` sweep the whole periodic table, as
-    ``--elements all``), left out and listed under ``unsupported_pairs``. Returns the document written.
+    ``--elements all``), left out and listed under ``unsupported_pairs``. ``score_version="v2"``
+    scores each curve with BSCT v2 (docs/metrics_v2.md; a dimer: every point scored, forces past
+    the cutoff tested), also weighted at ``temperature_k``; the file then says ``score_version``
+    (a v1 file is what it always was). Returns the document written.
     """
     from bsct.metrics.arena import METRIC_NAMES
     from bsct.registry import load_potential, potential_identity
 
     if report_metric is not None and report_metric not in METRIC_NAMES + ("bsct_score",):
         raise ValueError(f"--metric {report_metric!r}: choose from {', '.join(METRIC_NAMES)}, bsct_score")
+    if score_version not in ("v1", "v2"):
+        raise ValueError(f"score_version must be v1 or v2, not {score_version!r}")
+    if score_version == "v1" and temperature_k is not None:
+        raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
+    v2 = {"score_version": score_version, "temperature_k": temperature_k} if score_version == "v2" else {}
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -393,8 +422,10 @@ def run_diatomics_to(
     done: dict = {}
     if resume and json_path.exists():
         old = json.loads(json_path.read_text())
-        check_resume({"model": old.get("model"), "potential": old.get("potential"), "grid": old.get("grid")},
-                     {"model": model, "potential": identity, "grid": clean_json(vars(grid))}, json_path,
+        check_resume({"model": old.get("model"), "potential": old.get("potential"), "grid": old.get("grid"),
+                      "score_version": old.get("score_version", "v1"), "temperature_k": old.get("temperature_k")},
+                     {"model": model, "potential": identity, "grid": clean_json(vars(grid)),
+                      "score_version": score_version, "temperature_k": temperature_k}, json_path,
                      hint="use another --out or the same --model and --step")
         done = old["pairs"]
     potential = load_potential(model)
@@ -409,7 +440,7 @@ def run_diatomics_to(
                                      sorted({s for missing in skipped.values() for s in missing}))
     data = {"schema": SCHEMA, "model": model, "potential": identity, "model_name": getattr(potential, "name", model),
             "cutoff_angstrom": potential.cutoff_angstrom, "grid": clean_json(vars(grid)), "versions": versions(),
-            "pairs": dict(done)}
+            **v2, "pairs": dict(done)}
     if skipped:
         data["unsupported_pairs"] = skipped
 
@@ -419,7 +450,7 @@ def run_diatomics_to(
         write_json(json_path, clean_json(data), indent=None)
 
     records = run_diatomics(potential, pairs, done, grid, points_per_call=points_per_call, refine_jumps=refine_jumps,
-                            progress=progress, on_pair=save, name=model)
+                            progress=progress, on_pair=save, name=model, **v2)
     data["pairs"] = records
     n_failed = sum(r["n_failed_points"] for r in records.values())
     if n_failed:  # only then, so a clean run's file is what it always was

@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points-per-call", type=int, default=100, help="dimers per model call")
     parser.add_argument("--no-refine", action="store_true", help="do not re-scan candidate jumps at h/8")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--score-version", choices=("v1", "v2"), default="v1",
+                        help="BSCT score: v1 (default until validation decides) or v2 (docs/metrics_v2.md)")
+    parser.add_argument("--temperature", type=float, default=None, metavar="K",
+                        help="v2 only: also weight each artifact by its Boltzmann reachability at K")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     data = run_diatomics_to(args.out, args.model, parse_pairs(args.elements, args.pairs),
                             DiatomicGrid(step_angstrom=args.step), points_per_call=args.points_per_call,
                             refine_jumps=not args.no_refine, progress=not args.no_progress, resume=args.resume,
-                            report_metric=args.metric)
+                            report_metric=args.metric, score_version=args.score_version,
+                            temperature_k=args.temperature)
     records = data["pairs"]
     for pair, rec in records.items():
         m = rec["metrics"]

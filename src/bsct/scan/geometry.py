@@ -20,7 +20,15 @@ import numpy as np
 from ase import Atoms
 
 from bsct.scan.bonds import Bond, molecular_fragments
-from bsct.scan.collisions import closest_third_atom_distance_angstrom
+from bsct.scan.cells import (
+    closest_static_atom_angstrom,
+    is_image_safe,
+    perpendicular_widths_angstrom,
+    smallest_safe_repeats,
+)
+from bsct.scan.collisions import closest_third_atom_distance_angstrom, scored_mask
+
+__all__ = ["CELL_RULES", "ScanGeometry", "ScanRange", "build_scan", "perpendicular_widths_angstrom"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,10 @@ class ScanGeometry:
         dx_dr: (n_atoms, 3) displacement of each atom per Å of bond length.
         mode: "pair" or "fragment".
         side: (n_atoms,) 0 with i, 1 with j, -1 fixed (fragment mode); None in pair mode.
+        cell_rule: how a periodic cell was sized, "half-cell" or "image-safe" (:func:`build_scan`).
+        ideal_closest_third_angstrom: (n_points,) under "image-safe", d₃ of the ideal crystal
+            (:func:`bsct.scan.cells.closest_static_atom_angstrom`); None otherwise.
+        shift_idx: (3,) j's periodic shift in ``atoms`` (the partner is j + shift·cell).
     """
 
     bond: Bond
@@ -71,6 +83,9 @@ class ScanGeometry:
     dx_dr: np.ndarray
     mode: str
     side: np.ndarray | None = field(default=None)
+    cell_rule: str = "half-cell"
+    ideal_closest_third_angstrom: np.ndarray | None = None
+    shift_idx: np.ndarray | None = None
 
     @property
     def r0_angstrom(self) -> float:
@@ -110,10 +125,15 @@ class ScanGeometry:
         """(n_points,) closest approach of atom i or j to any other atom (pair mode only).
 
         In fragment mode the fragments move rigidly, so :meth:`min_cross_distance_angstrom` plays
-        this role. See :mod:`bsct.scan.collisions`.
+        this role. See :mod:`bsct.scan.collisions`. In an image-safe cell, the ideal crystal's
+        value (every atom but the pair still, images of i and j included), which on the scored
+        range equals a larger cell's.
         """
         if self.mode != "pair":
             return None
+        if self.ideal_closest_third_angstrom is not None:
+            # the small cell's MIC would miss images of i and j, which are still atoms in the ideal crystal
+            return self.ideal_closest_third_angstrom.copy()
         # In chunks of points: a skewed cell's minimum image tries 27+ shifts per vector, so
         # 240 points x 2000 atoms at once would take gigabytes.
         per_chunk = max(1, 100_000 // max(2 * len(self.atoms), 1))
@@ -124,31 +144,58 @@ class ScanGeometry:
             for lo in range(0, len(r), per_chunk)])
 
 
-def perpendicular_widths_angstrom(cell: np.ndarray) -> np.ndarray:
-    """(3,) distances between opposite faces of the cell: V / |a_l × a_m|."""
-    volume = abs(np.linalg.det(cell))
-    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
-
-
-def _repeat_for_range(atoms: Atoms, bond: Bond, r_max_angstrom: float) -> tuple[Atoms, int, int, np.ndarray]:
-    """Grow a periodic cell until the scan cannot reach half of it; remap i, j to the supercell.
-
-    ASE's ``repeat`` lays copy (m0, m1, m2) at offset n·(m0·M1·M2 + m1·M2 + m2), so j's image at
-    shift S is copy S mod M of atom j.
-    """
-    shift = np.asarray(bond.shift_idx)
-    if not atoms.pbc.any():
-        return atoms, bond.i, bond.j, shift
+def _half_cell_repeats(atoms: Atoms, r_max_angstrom: float) -> np.ndarray:
+    """v1's rule: repeat each periodic axis until the scan cannot reach half the cell (width ≥ 2 r_max)."""
     widths = perpendicular_widths_angstrom(atoms.cell.array)
     reps = np.ones(3, int)
     for k in range(3):
         if atoms.pbc[k]:
             reps[k] = max(1, math.ceil(2.0 * r_max_angstrom / widths[k] + 1e-9))
+    return reps
+
+
+def _repeat(atoms: Atoms, bond: Bond, reps) -> tuple[Atoms, int, int, np.ndarray]:
+    """``atoms.repeat(reps)`` with i, j and the bond's shift remapped to the supercell.
+
+    ASE's ``repeat`` lays copy (m0, m1, m2) at offset n·(m0·M1·M2 + m1·M2 + m2), so j's image at
+    shift S is copy S mod M of atom j.
+    """
+    reps = np.asarray(reps, int)
+    shift = np.asarray(bond.shift_idx)
     if np.all(reps == 1):
         return atoms, bond.i, bond.j, shift
     copy = np.mod(shift, reps)
     offset = len(atoms) * int(copy[0] * reps[1] * reps[2] + copy[1] * reps[2] + copy[2])
     return atoms.repeat(tuple(int(r) for r in reps)), bond.i, bond.j + offset, (shift - copy) // reps
+
+
+CELL_RULES = ("half-cell", "image-safe")
+MANY_BODY_RANGE_FACTOR = 2.0
+"""Interaction range per cutoff assumed when a potential declares none: two atoms farther apart
+than 2·r_c share no neighbour, so an atom-centred many-body potential (EMT, Stillinger–Weber,
+one message-passing layer) cannot couple them (:mod:`bsct.scan.cells`)."""
+
+
+def _image_safe_repeats(atoms: Atoms, bond: Bond, r: np.ndarray, range_angstrom: float, collision_fraction: float,
+                        grow_cell: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """(repeats or None, d₃ of the ideal crystal): the smallest cell the image-safe rule allows on
+    the collision guard's scored range (:mod:`bsct.scan.cells`); None when no scored point exists
+    or no cell up to the half-cell one (and at least the rule's reach) satisfies it."""
+    within = max(1.0, collision_fraction) * float(r[-1])
+    d3 = closest_static_atom_angstrom(atoms, bond.i, bond.j, bond.shift_idx, r, within)
+    scored = scored_mask(d3, r, collision_fraction)
+    if not scored.any():
+        return None, d3
+    r_scored = r[scored]
+    if not grow_cell:
+        ok = is_image_safe(atoms, bond.i, bond.j, bond.shift_idx, r_scored, (1, 1, 1), range_angstrom)
+        return (np.ones(3, int) if ok else None), d3
+    span = float(np.abs(r_scored - bond.r0_angstrom).max())
+    reach = range_angstrom + bond.r0_angstrom + span
+    widths = perpendicular_widths_angstrom(atoms.cell.array)
+    max_reps = np.maximum(_half_cell_repeats(atoms, float(r[-1])), np.ceil(reach / widths).astype(int) + 1)
+    reps = smallest_safe_repeats(atoms, bond.i, bond.j, bond.shift_idx, r_scored, range_angstrom, max_reps)
+    return (None if reps is None else np.asarray(reps)), d3
 
 
 def build_scan(
@@ -158,27 +205,54 @@ def build_scan(
     cutoff_angstrom: float | None = None,
     mode: str = "auto",
     grow_cell: bool = True,
+    cell_rule: str = "half-cell",
+    collision_fraction: float = 0.5,
+    image_range_angstrom: float | None = None,
 ) -> ScanGeometry:
     """Frames for scanning ``bond`` of ``atoms``.
 
     mode: "auto" (fragment for molecules when the bond is not in a ring, else pair), "pair",
-    or "fragment" (error if impossible). For periodic cells the scan must stay inside half the
-    cell; ``grow_cell=True`` repeats the cell as needed (logged), otherwise a ValueError says so.
+    or "fragment" (error if impossible). Periodic cells, ``cell_rule``:
+
+    - "half-cell" (BSCT v1): the whole scan must stay inside half the cell (perpendicular width
+      ≥ 2·r_max); ``grow_cell=True`` repeats the cell as needed (logged), otherwise a ValueError.
+    - "image-safe" (BSCT v2): the smallest ``repeat`` for which, over the collision guard's
+      scored range at ``collision_fraction``, no moving atom comes within the interaction range
+      of an image of the moving pair (:mod:`bsct.scan.cells`). The range is
+      ``image_range_angstrom``, else 2·``cutoff_angstrom`` (exact for atom-centred many-body
+      potentials); with neither known (or no scored point) it falls back to "half-cell". The
+      geometry then records d₃ of the ideal crystal (:meth:`ScanGeometry.closest_third_atom_angstrom`).
     """
     if mode not in ("auto", "pair", "fragment"):
         raise ValueError(f"scan mode must be auto, pair or fragment, not {mode!r}")
+    if cell_rule not in CELL_RULES:
+        raise ValueError(f"cell rule must be one of {', '.join(CELL_RULES)}, not {cell_rule!r}")
     r = scan_range.grid_angstrom(bond.r0_angstrom, cutoff_angstrom)
-    if grow_cell:
-        base, i, j, shift = _repeat_for_range(atoms, bond, float(r[-1]))
-    else:
-        base, i, j, shift = atoms, bond.i, bond.j, np.asarray(bond.shift_idx)
+    rule_cutoff = image_range_angstrom
+    if rule_cutoff is None and cutoff_angstrom is not None:
+        rule_cutoff = MANY_BODY_RANGE_FACTOR * cutoff_angstrom
+    reps, ideal_d3, used_rule = None, None, "half-cell"
+    if cell_rule == "image-safe" and atoms.pbc.any() and rule_cutoff is not None:
+        reps, ideal_d3 = _image_safe_repeats(atoms, bond, r, rule_cutoff, collision_fraction, grow_cell)
+        if reps is None and not grow_cell:
+            raise ValueError(f"bond {bond.label}: an image of the scanned pair comes within the {rule_cutoff:.2f} Å "
+                             "interaction range on the scored range. Use a supercell (atoms.repeat) or grow_cell=True.")
+        if reps is not None:
+            used_rule = "image-safe"
+        else:
+            log.info("bond %s: no image-safe cell found; the cell grows to half the scan", bond.label)
+    if reps is None and atoms.pbc.any() and grow_cell:
+        reps = _half_cell_repeats(atoms, float(r[-1]))
+    if reps is None:
+        reps = np.ones(3, int)
+    base, i, j, shift = _repeat(atoms, bond, reps)
     grown = len(base) != len(atoms)
     if i == j:
         raise ValueError(
             f"bond {bond.label} joins an atom to its own periodic image and the cell was not grown; "
             "use grow_cell=True or a supercell"
         )
-    if atoms.pbc.any() and not grow_cell:
+    if atoms.pbc.any() and not grow_cell and used_rule == "half-cell":
         half = 0.5 * perpendicular_widths_angstrom(atoms.cell.array)[atoms.pbc].min()
         if r[-1] > half:
             raise ValueError(
@@ -186,7 +260,8 @@ def build_scan(
                 "the pair would meet its own periodic images. Use a supercell (atoms.repeat) or grow_cell=True."
             )
     if grown:
-        log.info("bond %s: cell repeated to %d atoms so the %.2f Å scan stays inside half the cell", bond.label, len(base), r[-1])
+        log.info("bond %s: cell repeated %s to %d atoms (%s rule, scan to %.2f Å)", bond.label,
+                 "x".join(str(int(m)) for m in reps), len(base), used_rule, r[-1])
     base = base.copy()
     base.calc = None
     vec = base.positions[j] - base.positions[i] + shift.astype(float) @ base.cell.array
@@ -203,4 +278,5 @@ def build_scan(
         dx_dr[i] = -0.5 * u
         dx_dr[j] = 0.5 * u
         used_mode = "pair"
-    return ScanGeometry(bond, base, i, j, r, dx_dr, used_mode, side)
+    return ScanGeometry(bond, base, i, j, r, dx_dr, used_mode, side, used_rule,
+                        ideal_d3 if used_rule == "image-safe" else None, np.asarray(shift))

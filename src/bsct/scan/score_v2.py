@@ -130,8 +130,10 @@ def analyse_bond_v2(
     collision_fraction: float = 0.5,
     floors: FloorsV2 = FloorsV2(),
     refine: Refiner | None = None,
+    drop_kinds: tuple[str, ...] = (),
 ) -> BondAnalysisV2:
-    """BSCT v2 of one scanned bond (module docstring). ``n_atoms``: atoms in the scanned structure."""
+    """BSCT v2 of one scanned bond (module docstring). ``n_atoms``: atoms in the scanned structure;
+    ``drop_kinds``: detectors left out (ablations, :func:`~bsct.metrics.bsct_v2.analyse_arrays_v2`)."""
     r = curve.r_angstrom
     f_r = curve.scan_force_ev_per_angstrom
     guard = collision_guard(curve, collision_fraction)
@@ -142,12 +144,14 @@ def analyse_bond_v2(
             cutoff = cutoff_angstrom
         elif curve.mode == "fragment" and curve.min_cross_distance_angstrom is not None:
             far = curve.min_cross_distance_angstrom > cutoff_angstrom
-        if r[-1] <= cutoff_angstrom:
+        if (cutoff is not None or far is not None) and r[-1] <= cutoff_angstrom:  # where v2 tests the far field
             log.warning("bond %s: the scan ends at %.2f Å, inside the cutoff %.2f Å: forces past the cutoff "
                         "are not probed", curve.label, r[-1], cutoff_angstrom)
     confirm = _confirmer(refine, curve, grid_step_angstrom(r)) if refine is not None else None
     result = analyse_arrays_v2(r, curve.energy_ev, f_r, r_eq_hint=curve.r0_angstrom, cutoff_angstrom=cutoff,
                                far_mask=far, temperature_k=temperature_k, include=scored, floors=floors,
-                               bond_label=curve.label, bond_type=curve.bond_type, confirm=confirm)
+                               bond_label=curve.label, bond_type=curve.bond_type, confirm=confirm,
+                               environment=curve.mode == "pair" and n_atoms > 2, n_atoms=n_atoms,
+                               drop_kinds=drop_kinds)
     summary = {"n_excluded_by_collision_guard": int((~guard).sum())}
     return BondAnalysisV2(result, guard, scored, diatomic_metrics(r, curve.energy_ev, f_r), summary)

@@ -59,6 +59,11 @@ def run_job(job: PotentialJob, cfg: StudyConfig) -> dict:
     bsct = steps.bsct_step(job, potential_ref, cfg, job_dir, depends)
     row.update(bsct_score=bsct["score"], bsct_seconds=bsct["wall_seconds"], bsct_model_calls=bsct["n_model_calls"],
                bsct_points=bsct["n_points"], bsct_artifacts=bsct["n_artifacts"], bsct_artifact_kinds=bsct["artifact_kinds"])
+    v2 = steps.bsct_v2_step(job, potential_ref, cfg, job_dir, depends)
+    row.update(bsct_v2_score=v2["score"], bsct_v2_weighted_score=v2["weighted_score"],
+               bsct_v2_temperature_k=v2["temperature_k"], bsct_v2_complete=v2["complete"],
+               bsct_v2_seconds=v2["wall_seconds"], bsct_v2_artifacts=v2["n_artifacts"],
+               bsct_v2_artifact_kinds=v2["artifact_kinds"], bsct_v2_score_by_kind=v2["score_by_kind"])
     if cfg.fsd:
         fsd = steps.fsd_step(job, potential_ref, cfg, job_dir, depends)
         row.update(fsd_per_angstrom=fsd["mean"].get("full_smoothness"),

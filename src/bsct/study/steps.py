@@ -158,6 +158,81 @@ def bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: 
     return cached_step(job_dir / "bsct.json", settings, compute)
 
 
+def bsct_v2_scan_range(n_points: int, size: StudySize, periodic: bool):
+    """The grid of a study's v2 scans: as v1's (0.6 r0 to ``bsct_r_max_scale`` x r0) for crystals,
+    extended past the model's cutoff (``ScanRange``'s default: to cutoff + 1 Å where that lies
+    further) for molecules, whose fragment scans v2's residual-force test probes there (issue
+    #19, item 3). A crystal's pair scan has no far field (the moving atoms keep their other
+    neighbours; v2 does not test it), and the longer scan would only grow its cell (Cu: 864
+    instead of 108 atoms, float32 energy noise 1e-3 eV). v1 keeps the cutoff term off
+    everywhere: turning it on would move v1's grid and so its numbers."""
+    from bsct.scan.geometry import ScanRange
+
+    if periodic:
+        return ScanRange(n_points=n_points, r_max_scale=size.bsct_r_max_scale, past_cutoff_angstrom=NO_CUTOFF_TERM_ANGSTROM)
+    return ScanRange(n_points=n_points, r_max_scale=size.bsct_r_max_scale)
+
+
+def bsct_v2_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
+    """BSCT v2 (docs/metrics_v2.md) of the potential on the same structures and bonds as
+    :func:`bsct_step`, unweighted and weighted at the MD temperature; ``bsct_v2.json``, its scan
+    in ``bsct_v2/``. A step of its own, so v1's record, cache key and curves are untouched."""
+    from bsct.metrics.floors import FloorsV2
+    from bsct.scan.api import BSCTConfig
+
+    size = cfg.study_size
+    third = job.kind == "third_party" or job.scan_only
+    n_points = size.third_party_bsct_points if third else size.bsct_points
+    max_per_type = size.third_party_bsct_max_per_type if third else size.bsct_max_per_type
+    frames = bsct_frames(study_frames(job.system, "test", size.data_size))
+    periodic = all(a.pbc.all() for a in frames)
+    config = BSCTConfig(max_per_type=max_per_type, seed=cfg.seed, scan_range=bsct_v2_scan_range(n_points, size, periodic),
+                        score_version="v2", temperature_k=size.md_temperature_k, floors=FloorsV2())
+    settings = {"potential": potential_ref, "depends": depends, **data_settings(size), "bsct": config.to_dict()}
+
+    def compute() -> dict:
+        from bsct.scan.api import run_bsct
+
+        def scan(resume: bool):
+            return run_bsct(potential_ref, frames, config=config, out_dir=job_dir / "bsct_v2", resume=resume,
+                            progress=cfg.progress)
+
+        report = _resuming(scan, job_dir / "bsct_v2")
+        kinds: dict[str, int] = {}
+        for a in report.artifacts:
+            kinds[a.kind] = kinds.get(a.kind, 0) + 1
+        return {"score": report.score, "weighted_score": report.weighted_score, "temperature_k": size.md_temperature_k,
+                "complete": report.complete, "score_by_kind": score_by_kind(report),
+                "wall_seconds": report.wall_seconds + report.resumed_model_seconds,
+                "resumed_model_seconds": report.resumed_model_seconds, "model_seconds": report.model_seconds,
+                "n_model_calls": report.n_model_calls, "n_points": report.n_points,
+                "n_artifacts": len(report.artifacts), "artifact_kinds": kinds,
+                "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
+
+    return cached_step(job_dir / "bsct_v2.json", settings, compute)
+
+
+def score_by_kind(report) -> dict[str, float]:
+    """The unweighted v2 score of a :class:`~bsct.scan.api.BSCTReport` split by the primary kind
+    of its artifacts: per scan the sum of each kind's strengths log10(1 + X), then the score's own means (over a type's scans, then
+    over types), so the parts add up to the score."""
+    from bsct.metrics.bsct_v2 import artifact_strength
+
+    per_type: dict[str, list[dict[str, float]]] = {}
+    for res in report.results:
+        if res.analysis.result.n_scored == 0:
+            continue
+        parts: dict[str, float] = {}
+        for m in res.analysis.merged:
+            parts[m.kind] = parts.get(m.kind, 0.0) + artifact_strength(m)
+        per_type.setdefault(res.curve.bond_type, []).append(parts)
+    if not per_type:
+        return {}
+    kinds = sorted({k for scans in per_type.values() for p in scans for k in p})
+    return {k: sum(sum(p.get(k, 0.0) for p in scans) / len(scans) for scans in per_type.values()) / len(per_type)
+            for k in kinds}
+
+
 def fsd_set_root(cfg: StudyConfig, system: str) -> Path:
     """Where the study keeps the FSD set of ``system`` (shared by all its potentials)."""
     size = cfg.study_size

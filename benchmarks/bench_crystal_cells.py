@@ -1,0 +1,100 @@
+"""Crystal scan cells: v1's half-cell growth (before) vs v2's image-safe cell (after), in one run.
+
+    python benchmarks/bench_crystal_cells.py [--points 12] [--repeats 2]
+
+fcc Cu inputs of 4, 32 and 108 atoms (cubic cell repeated 1, 2, 3 times), the first bond of each,
+scanned as ``build_scan`` lays it out under ``cell_rule="half-cell"`` (main's rule, v1) and
+``"image-safe"`` (bsct.scan.cells, v2's default) with the model's interaction range:
+
+- ``lj`` (torch Lennard-Jones, cutoff 8.5 Å; range = cutoff, exact);
+- ``emt`` (range 2 x 5.88 Å, exact) and EMT with the range set to one cutoff (5.88 Å: smaller
+  cells, not exact: the "max |dE|" column says by how much);
+- the paper-size Transformer (``final``: 2 layers, r_cut 6 Å, untrained; default range 2 r_cut,
+  short of its 2-layer receptive field, so not exact either), and with the range set to r_cut.
+
+Per case, interleaved in every repeat, one thread: CPU time of ``evaluate_scan`` over ``--points``
+scan points (``time.process_time``; the machine is shared), best repeat. "max |dE|" is the largest
+difference between the two cells' energy differences E(r) - E(r_first scored) over the collision
+guard's scored range, eV, and relative to the largest such difference. Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from ase.build import bulk  # noqa: E402
+
+from bsct.registry import load_potential  # noqa: E402
+from bsct.scan.bonds import find_bonds  # noqa: E402
+from bsct.scan.collisions import scored_mask  # noqa: E402
+from bsct.scan.geometry import ScanRange, build_scan  # noqa: E402
+from bsct.scan.runner import evaluate_scan  # noqa: E402
+
+
+def transformer():
+    from bsct.model.config import named_config
+    from bsct.model.transformer import TransformerMLIP
+
+    torch.manual_seed(0)
+    return TransformerMLIP(named_config("final", elements=(29,), dtype="float64")).eval()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--points", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models", default="lj,emt,emt-rc,transformer")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    emt, net = load_potential("emt"), transformer()
+    models = {"lj": (load_potential("lj"), None), "emt": (emt, None),
+              "emt-rc": (emt, emt.interaction_range_angstrom / 2), "transformer": (net, None),
+              "transformer-rc": (net, net.cutoff_angstrom)}
+    cases = []
+    for key in args.models.split(","):
+        potential, image_range = models[key]
+        image_range = image_range or getattr(potential, "interaction_range_angstrom", None) \
+            or 2 * potential.cutoff_angstrom  # build_scan's default for a potential that declares no range
+        for n in (1, 2, 3):
+            atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(n)
+            bond = find_bonds(atoms)[0]
+            grid = ScanRange(n_points=args.points)
+            geos = {"before": build_scan(atoms, bond, grid, potential.cutoff_angstrom),
+                    "after": build_scan(atoms, bond, grid, potential.cutoff_angstrom, cell_rule="image-safe",
+                                        image_range_angstrom=image_range)}
+            cases.append((key, len(atoms), potential, geos, image_range))
+    best = {(i, v): np.inf for i in range(len(cases)) for v in ("before", "after")}
+    curves = {}
+    for _ in range(args.repeats):
+        for i, (_, _, potential, geos, _) in enumerate(cases):
+            for v, geo in geos.items():
+                start = time.process_time()
+                curves[i, v] = evaluate_scan(potential, geo)
+                best[i, v] = min(best[i, v], time.process_time() - start)
+    print(f"{platform.processor() or platform.machine()}, one thread, torch {torch.__version__}, {args.points} points x "
+          f"{args.repeats} interleaved repeats (best CPU time)\n")
+    print("| model (range R) | input atoms | atoms before | atoms after | CPU ms/point before | CPU ms/point after "
+          "| before / after | max abs dE, eV | relative |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for i, (key, n_in, _, geos, image_range) in enumerate(cases):
+        after = geos["after"]
+        mask = scored_mask(after.closest_third_atom_angstrom(), after.r_angstrom)
+        k0 = np.flatnonzero(mask)[0]
+        de = [(curves[i, v].energy_ev - curves[i, v].energy_ev[k0])[mask] for v in ("before", "after")]
+        t_before, t_after = (best[i, v] / args.points * 1e3 for v in ("before", "after"))
+        print(f"| {key} ({image_range:.2f} Å) | {n_in} | {len(geos['before'].atoms)} | {len(after.atoms)} | "
+              f"{t_before:.1f} | {t_after:.1f} | {t_before / t_after:.2f} | {np.abs(de[0] - de[1]).max():.1e} | "
+              f"{np.abs(de[0] - de[1]).max() / np.abs(de[0]).max():.1e} |")
+
+
+if __name__ == "__main__":
+    main()
