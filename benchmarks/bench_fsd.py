@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ase import Atoms
 
 from bsct.data.bsct_spice import read_system, sample_root, system_dirs
 from bsct.fsd.metric import force_smoothness_deviation
@@ -30,15 +31,16 @@ from bsct.potentials.ase_adapters import TorchCalculator
 from bsct.registry import load_potential
 
 
-def baseline_loop(make_calc, paths: list[Path]) -> tuple[int, list[float]]:
-    """Frame-at-a-time ASE loop; returns (frames, full FSD per system)."""
+def baseline_loop(make_calc, paths: list[Path], prepare=Atoms.copy) -> tuple[int, list[float]]:
+    """Frame-at-a-time ASE loop; returns (frames, full FSD per system). ``prepare(atoms)`` returns
+    the copy the calculator sees (a vacuum box for CHGNet)."""
     n_frames, fsd = 0, []
     for path in paths:
         scan = read_system(path)
         calc = make_calc(scan)
         forces = []
         for atoms in scan.frames:
-            atoms = atoms.copy()
+            atoms = prepare(atoms)
             atoms.calc = calc
             atoms.get_potential_energy()
             forces.append(atoms.get_forces())

@@ -4,7 +4,10 @@ SPEC forms:
     NAME                      a built-in, e.g. ``morse``, ``emt``, ``sw-si``, ``gfn2-xtb``
     NAME[key=value,...]       a built-in with keyword arguments, e.g. ``planted[kind=energy_step,size=0.01]``
     FAMILY:VERSION[...]       a versioned model family: ``chgnet:0.3.0``, ``chgnet:0.2.0``,
-                              ``sevennet:7net-0``, ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``
+                              ``chgnet:r2scan``, ``sevennet:7net-0``, ``sevennet:7net-0_22May2024``,
+                              ``sevennet:7net-l3i5``, ``sevennet:7net-mf-0[modal=PBE]``,
+                              ``xtb:GFN2-xTB``, ``xtb:GFN1-xTB``; ``[dtype=float64]`` and
+                              ``[ase=True]`` for CHGNet and SevenNet
     FAMILY:PATH[...]          a model file another package wrote: ``nequip:run/epoch0010.ckpt``
                               (NequIP or Allegro checkpoint or ``.nequip.zip`` package),
                               ``chgnet:run/epoch0010.pth.tar`` (a CHGNet trained by chgnet)
@@ -115,8 +118,12 @@ def _missing(package: str, extra: str = "models"):
     return ValueError(f"this model needs the `{package}` package: pip install 'bsct[{extra}]' (or pip install {package})")
 
 
-def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
-    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0). Cutoff: its 6 Å atom graph.
+def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: str = "float32", ase: bool = False,
+            max_edges_per_call: int = 3000):
+    """CHGNet (pretrained weights ship in the wheel: 0.3.0, 0.2.0, r2scan). Cutoff: its atom graph's
+    (6 Å; 5 Å for 0.2.0). Evaluated natively in batches (:mod:`bsct.potentials.chgnet_native`);
+    ``dtype=float64`` runs the same weights in double precision; ``ase=True`` is the old path, its
+    ASE calculator one structure per call (float32 only; equal to the native float32 values).
 
     ``model`` may instead be a CHGNet file chgnet wrote (``*.pth.tar``, e.g. one trained from scratch
     by :func:`bsct.train.external_chgnet.train_chgnet`): batched, cutoff read from the model."""
@@ -129,27 +136,46 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float = 6.0):
         from bsct.potentials.chgnet_model import CHGNetFilePotential
 
         return CHGNetFilePotential(model)
+    from bsct.potentials.chgnet_native import DTYPES, CHGNetPotential
+
+    native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
+                             max_edges_per_call=max_edges_per_call)
+    if not ase:
+        return native
+    if native.dtype != DTYPES["float32"]:
+        raise ValueError("chgnet: its ASE calculator runs in float32 only (drop ase=True for dtype=float64)")
     from bsct.potentials.ase_adapters import CalculatorPotential
 
     net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
     calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False, on_isolated_atoms="ignore")
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=f"CHGNet {model}", periodic_only=True,
-                               supported_elements=range(1, 95))  # its atom embedding has 94 rows, H to Pu
+    return CalculatorPotential(calc, cutoff_angstrom=native.cutoff_angstrom, name=f"CHGNet {model} (ASE)",
+                               periodic_only=True, supported_elements=native.supported_elements)
 
 
-def _sevennet(model: str = "7net-0", cutoff_angstrom: float = 5.0):
-    """SevenNet-0 (pretrained weights ship in the wheel), 5 Å cutoff."""
+def _sevennet(model: str = "7net-0", cutoff_angstrom: float | None = None, modal: str | None = None,
+              dtype: str = "float32", ase: bool = False, max_edges_per_call: int = 1000):
+    """SevenNet (pretrained weights ship in the wheel: 7net-0 = 7net-0_11July2024, 7net-0_22May2024,
+    7net-l3i5, 7net-mf-0 with ``modal=PBE`` or ``R2SCAN``), 5 Å cutoff. Evaluated natively in
+    batches (:mod:`bsct.potentials.sevennet_native`); ``ase=True`` is its ASE calculator, one
+    structure per call (float32 only)."""
     try:
         from sevenn.calculator import SevenNetCalculator
     except ImportError as exc:
         raise _missing("sevenn") from exc
+    from bsct.potentials.chgnet_native import DTYPES
+    from bsct.potentials.sevennet_native import SevenNetPotential
+
+    native = SevenNetPotential(model, modal=modal, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
+                               max_edges_per_call=max_edges_per_call)
+    if not ase:
+        return native
+    if native.dtype != DTYPES["float32"]:
+        raise ValueError("sevennet: its ASE calculator runs in float32 only (drop ase=True for dtype=float64)")
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    calc = SevenNetCalculator(model, device="cpu")
-    name = "SevenNet-0" if model == "7net-0" else f"SevenNet {model}"
-    known = getattr(calc, "type_map", None)  # {Z: index} of the elements it was trained on
-    return CalculatorPotential(calc, cutoff_angstrom=cutoff_angstrom, name=name,
-                               supported_elements=[int(z) for z in known] if known else None)
+    calc = SevenNetCalculator(model, device="cpu", modal=native.modal)
+    return CalculatorPotential(calc, cutoff_angstrom=native.cutoff_angstrom, name=f"{native.name} (ASE)",
+                               supported_elements=native.supported_elements)
 
 
 def _nequip(path: str, dtype: str | None = None):

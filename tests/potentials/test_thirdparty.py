@@ -10,8 +10,8 @@ from bsct.registry import load_potential
 
 
 @pytest.mark.parametrize("spec, atoms", [
-    ("chgnet", bulk("Cu", "fcc", a=3.61, cubic=True)),
-    pytest.param("sevennet-0", bulk("Si", "diamond", a=5.43), marks=pytest.mark.slow),  # SevenNet loads fast below
+    ("chgnet[ase=True]", bulk("Cu", "fcc", a=3.61, cubic=True)),  # the ASE path; native: test_native_batched.py
+    pytest.param("sevennet-0[ase=True]", bulk("Si", "diamond", a=5.43), marks=pytest.mark.slow),  # SevenNet loads fast below
 ])
 def test_pretrained_models_load_offline_and_match_their_own_calculator(spec, atoms):
     potential = load_potential(spec)

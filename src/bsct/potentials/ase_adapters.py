@@ -13,6 +13,23 @@ from ase.calculators.calculator import Calculator, all_changes
 from bsct.potentials.protocol import AtomsBatch, BatchedPotential, PotentialOutput
 
 
+def in_vacuum_box(atoms: Atoms, cutoff_angstrom: float | None, name: str) -> Atoms:
+    """``atoms`` ready for a crystal-only model (CHGNet): a fully periodic structure as it is, a
+    molecule in a periodic box wide enough that no atom sees another's image (extent + 2·cutoff +
+    2 Å along each axis, centred); partly periodic structures are refused."""
+    if atoms.pbc.all():
+        return atoms
+    if atoms.pbc.any():
+        raise ValueError(f"{name} needs fully periodic or fully free structures, got pbc={atoms.pbc.tolist()}")
+    margin = 2 * (cutoff_angstrom or 10.0) + 2.0
+    boxed = atoms.copy()
+    extent = boxed.positions.max(axis=0) - boxed.positions.min(axis=0)
+    boxed.cell = np.diag(extent + margin)
+    boxed.pbc = True
+    boxed.center()
+    return boxed
+
+
 class CalculatorPotential:
     """An ASE calculator behind the batched interface, evaluated one configuration at a time.
 
@@ -62,19 +79,7 @@ class CalculatorPotential:
             self.supported_elements = frozenset(supported_elements)
 
     def _prepare(self, atoms: Atoms) -> Atoms:
-        """Crystal-only models (CHGNet) get molecules in a periodic box wide enough that no
-        atom sees another's image: extent + 2·cutoff + 2 Å along each axis."""
-        if not self.periodic_only or atoms.pbc.all():
-            return atoms
-        if atoms.pbc.any():
-            raise ValueError(f"{self.name} needs fully periodic or fully free structures, got pbc={atoms.pbc.tolist()}")
-        margin = 2 * (self.cutoff_angstrom or 10.0) + 2.0
-        boxed = atoms.copy()
-        extent = boxed.positions.max(axis=0) - boxed.positions.min(axis=0)
-        boxed.cell = np.diag(extent + margin)
-        boxed.pbc = True
-        boxed.center()
-        return boxed
+        return in_vacuum_box(atoms, self.cutoff_angstrom, self.name) if self.periodic_only else atoms
 
     def _get_calculator(self) -> Calculator:
         calc = self._calculator

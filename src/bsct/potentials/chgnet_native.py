@@ -1,0 +1,124 @@
+"""CHGNet evaluated natively: many structures per model call through CHGNet's own graph batching.
+
+CHGNet's ASE calculator evaluates one structure per call and always asks for energy, forces,
+stress and magnetic moments, differentiating with ``create_graph=True`` (kept for training);
+this adapter builds each structure's ``CrystalGraph`` with the model's own converter, joins them
+in one ``BatchedGraph`` and differentiates once, for energy and forces only (stress on request).
+
+In float32 (the precision CHGNet ships and its calculator uses) the energies and forces equal the
+calculator's bit for bit (tests/potentials/test_chgnet_native.py). ``dtype="float64"`` runs the
+same weights in double precision: the model, the fractional coordinates, the lattice and the
+image shifts in float64 (the neighbour search is float64 in both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from bsct.potentials.ase_adapters import in_vacuum_box
+from bsct.potentials.evaluate import chunks
+from bsct.potentials.protocol import AtomsBatch, PotentialOutput
+
+#: dtype names a SPEC can give (``chgnet:0.3.0[dtype=float64]``)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def torch_dtype(name: str | torch.dtype) -> torch.dtype:
+    """``"float32"`` / ``"float64"`` (or a torch dtype) as a torch dtype; anything else is refused."""
+    if isinstance(name, torch.dtype) and name in DTYPES.values():
+        return name
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
+class CHGNetPotential:
+    """A pretrained CHGNet (``0.3.0``, ``0.2.0``, ``r2scan``) behind the batched protocol.
+
+    Crystal-only like CHGNet itself: molecules are put in a vacuum box
+    (:func:`~bsct.potentials.ase_adapters.in_vacuum_box`). ``cutoff_angstrom`` defaults to the
+    model's atom-graph cutoff (6 Å for 0.3.0 and r2scan, 5 Å for 0.2.0).
+
+    A call's structures go through the model in groups of at most ``max_edges_per_call`` graph
+    edges plus angles (at least one structure each): batching pays for small structures (a dimer
+    6x, a 4-atom Cu cell 2.7x per frame) but not beyond a few thousand edges, where the model's
+    own work dominates and bigger tensors only cost memory (docs/benchmarks.md).
+    """
+
+    conservative = True
+    periodic_only = True
+
+    def __init__(self, model: str = "0.3.0", dtype: str | torch.dtype = "float32",
+                 cutoff_angstrom: float | None = None, max_edges_per_call: int = 3000):
+        from chgnet.model import CHGNet
+
+        self.dtype = torch_dtype(dtype)
+        net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
+        net.graph_converter.set_isolated_atom_response("ignore")  # a stretched bond may leave an atom alone
+        net.eval().requires_grad_(False)
+        self._net = net.to(self.dtype)
+        self.model = str(model)
+        self.max_edges_per_call = int(max_edges_per_call)
+        self.cutoff_angstrom = float(cutoff_angstrom if cutoff_angstrom is not None
+                                     else net.graph_converter.atom_graph_cutoff)
+        suffix = "" if self.dtype == torch.float32 else " (float64)"
+        self.name = f"CHGNet {model}{suffix}"
+        self.supported_elements = frozenset(range(1, 95))  # its atom embedding has 94 rows, H to Pu
+
+    def _graph(self, atoms: Atoms):
+        """The model's own CrystalGraph of ``atoms``, its coordinates in this adapter's dtype."""
+        from pymatgen.core import Lattice, Structure
+
+        structure = Structure(Lattice(atoms.cell.array), atoms.numbers, atoms.positions,
+                              coords_are_cartesian=True)
+        graph = self._net.graph_converter(structure)
+        if self.dtype != torch.float32:  # the converter rounds to float32; redo from float64
+            graph.atom_frac_coord = torch.tensor(structure.frac_coords, dtype=self.dtype, requires_grad=True)
+            graph.lattice = torch.tensor(structure.lattice.matrix, dtype=self.dtype)
+            graph.neighbor_image = graph.neighbor_image.to(self.dtype)
+        return graph
+
+    def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
+        structures = [in_vacuum_box(a, self.cutoff_angstrom, self.name) for a in batch.to_atoms()]
+        graphs = [self._graph(a) for a in structures]
+        sizes = np.array([len(g.atom_graph) + len(g.bond_graph) for g in graphs])  # edges + angles
+        parts = [self._evaluate(structures[lo:hi], graphs[lo:hi], compute_stress, batch.pbc[lo:hi].all(dim=1))
+                 for lo, hi in chunks(sizes, self.max_edges_per_call)]
+        out_dtype, device = batch.positions_angstrom.dtype, batch.positions_angstrom.device
+        energy, forces, stress = (torch.cat(p).to(device=device, dtype=out_dtype) if p[0] is not None else None
+                                  for p in zip(*parts))
+        return PotentialOutput(energy, forces, stress)
+
+    def _evaluate(self, structures, graphs, compute_stress: bool, periodic: torch.Tensor):
+        """(energy, forces, stress or None) of graphs evaluated in one model call."""
+        from chgnet.model.model import BatchedGraph
+
+        net = self._net
+        with torch.enable_grad():
+            bg = BatchedGraph.from_graphs(graphs, bond_basis_expansion=net.bond_basis_expansion,
+                                          angle_basis_expansion=net.angle_basis_expansion,
+                                          compute_stress=compute_stress)
+            pred = net._compute(bg)  # energy only; forces below without create_graph
+            n_atoms = pred["atoms_per_graph"]
+            # the intensive energy was divided by n in place; d(e·n)/dx is dE/dx exactly (n/n = 1)
+            e_model = pred["e"] * n_atoms if net.is_intensive else pred["e"]
+            inputs = [*bg.atom_positions, *(bg.strains if compute_stress else [])]
+            grads = torch.autograd.grad(e_model.sum(), inputs)
+        energy = pred["e"].detach()
+        if net.composition_model is not None:
+            feas = net.composition_model._assemble_graphs(graphs).to(self.dtype)
+            energy = energy + net.composition_model._get_energy(feas)
+        if net.is_intensive:
+            energy = energy * n_atoms  # eV/atom -> eV, as CHGNetCalculator does
+        forces = -torch.cat(grads[: len(graphs)])
+        stress = self._stress(structures, grads[len(graphs):], periodic) if compute_stress else None
+        return energy, forces, stress
+
+    @staticmethod
+    def _stress(structures, strain_grads, periodic) -> torch.Tensor:
+        """σ = (1/V) dE/dε in eV/Å³ (ASE sign), zero for a molecule (its box is not physical)."""
+        volume = torch.as_tensor(np.array([a.get_volume() for a in structures]), dtype=strain_grads[0].dtype)
+        stress = torch.stack(list(strain_grads)) / volume[:, None, None]
+        return stress * periodic.to(stress.dtype)[:, None, None]
