@@ -54,3 +54,18 @@ def tiny_chgnet() -> tuple[Path, ...]:
     out = Path(tempfile.mkdtemp(prefix="bsct-tiny-chgnet-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     return tuple(train_chgnet(out_dir=out / "run", **tiny_chgnet_kwargs()))
+
+
+def assert_equals_calculator(out, batch, frames, calc, *, stress_atol: float, periodic_stress_only: bool = False):
+    """Our batched output equals the package's own ASE calculator frame by frame (1e-6 eV, 1e-6 eV/Å)."""
+    import numpy as np
+
+    for i, atoms in enumerate(frames):
+        atoms = atoms.copy()
+        atoms.calc = calc
+        assert abs(atoms.get_potential_energy() - float(out.energy_ev[i])) < 1e-6
+        np.testing.assert_allclose(out.forces_ev_per_angstrom[batch.system_idx == i].numpy(), atoms.get_forces(),
+                                   atol=1e-6)
+        if atoms.pbc.all() or not periodic_stress_only:
+            np.testing.assert_allclose(out.stress_ev_per_angstrom3[i].numpy(), atoms.get_stress(voigt=False),
+                                       atol=stress_atol)

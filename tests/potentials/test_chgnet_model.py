@@ -4,7 +4,6 @@ Only the optional package is skipped when absent (``pytest.importorskip("chgnet"
 extra). CHGNet runs in float32, so the tolerances are float32's.
 """
 
-import numpy as np
 import pytest
 from ase import Atoms
 
@@ -25,7 +24,7 @@ def _cu_frames():
 def test_spec_equals_chgnets_own_ase_calculator():
     pytest.importorskip("chgnet")
     from chgnet.model.dynamics import CHGNetCalculator
-    from zoo_models import tiny_chgnet
+    from zoo_models import assert_equals_calculator, tiny_chgnet
 
     potential = load_potential(f"chgnet:{tiny_chgnet()[-1]}")
     assert potential.cutoff_angstrom == 4.5 and potential.supported_elements == {29}
@@ -33,13 +32,7 @@ def test_spec_equals_chgnets_own_ase_calculator():
     batch = AtomsBatch.from_atoms(frames)
     out = potential(batch, compute_stress=True)
     calc = CHGNetCalculator(potential.model, use_device="cpu")
-    for i, atoms in enumerate(frames):
-        atoms = atoms.copy()
-        atoms.calc = calc
-        assert abs(atoms.get_potential_energy() - float(out.energy_ev[i])) < 1e-6
-        np.testing.assert_allclose(out.forces_ev_per_angstrom[batch.system_idx == i].numpy(), atoms.get_forces(),
-                                   atol=1e-6)
-        np.testing.assert_allclose(out.stress_ev_per_angstrom3[i].numpy(), atoms.get_stress(voigt=False), atol=1e-7)
+    assert_equals_calculator(out, batch, frames, calc, stress_atol=1e-7)
 
 
 def test_conformance_batched_invariant_and_conservative():
@@ -63,13 +56,3 @@ def test_points_along_training_are_different_models_and_other_elements_are_refus
     water = AtomsBatch.from_atoms([Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])])
     with pytest.raises(ValueError, match="fitted on Cu only; it cannot evaluate H, O"):
         last(water)
-
-
-def test_missing_and_wrong_files_are_clear_errors(tmp_path):
-    pytest.importorskip("chgnet")
-    with pytest.raises(BadInput, match="no such CHGNet model file"):
-        load_potential(f"chgnet:{tmp_path / 'absent.pth.tar'}")
-    junk = tmp_path / "model.pth.tar"
-    junk.write_text("not a model")
-    with pytest.raises(BadInput, match="not a CHGNet model file"):
-        load_potential(f"chgnet:{junk}")
