@@ -107,6 +107,13 @@ def artifact_strength(m: MergedArtifact) -> float:
     return float(np.log10(1.0 + max(x, 0.0))) if np.isfinite(x) else 3.0
 
 
+def weighted_score_at(artifacts, temperature_k: float | None) -> float:
+    """S_T of artifacts already analysed at any temperature: each carries its energy above the
+    bond minimum, and detection does not depend on T, so re-weighting needs no re-analysis."""
+    return float(sum(boltzmann_weight(m.energy_above_min_ev or 0.0, temperature_k) * artifact_strength(m)
+                     for m in artifacts))
+
+
 def analyse_arrays_v2(
     r_angstrom,
     energy_ev,

@@ -1,8 +1,9 @@
 """The predictors of the validation study, per (potential, system), and what each cost.
 
 BSCT v1 and v2 are computed from *one* set of scans (v2's, which record the third-atom distances
-its collision guard needs): v1's detectors and v2 at each MD temperature are re-run on the same
-curves, so the BSCT cost is one scan set plus the jump refinements of each analysis. A counting
+its collision guard needs): v1's detectors are re-run on the same curves, and v2 at each MD
+temperature re-weights the scan's own v2 artifacts (detection does not depend on T), so the BSCT
+cost is one scan set plus the jump refinements of v1 and v2. A counting
 wrapper around the potential counts every evaluation (frames and atoms): the cost-matched short
 NVE run gets as many atom evaluations as BSCT used (``[predictors.short_nve]``).
 """
@@ -88,14 +89,13 @@ def _type_mean(bond_types: list[str], values: list[float]) -> float:
 
 def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) -> dict:
     """BSCT v1, v2 (unweighted and at each T) and every component of each, from one scan set."""
-    from bsct.metrics.bsct_v2 import artifact_strength
+    from bsct.metrics.bsct_v2 import artifact_strength, weighted_score_at
     from bsct.metrics.detectors import Tolerances
     from bsct.metrics.scan_metrics import COMPONENTS, analyse_curve
     from bsct.registry import load_potential
     from bsct.scan.api import BSCTConfig, run_bsct, scan_geometry
     from bsct.scan.geometry import ScanRange
     from bsct.scan.runner import evaluate_points
-    from bsct.scan.score_v2 import analyse_bond_v2
     from bsct.study.steps import NO_CUTOFF_TERM_ANGSTROM
 
     t0 = time.perf_counter()
@@ -122,9 +122,8 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
             v1_parts[c].append(float(np.log10(1.0 + max(v1.components.get(c, 0.0), 0.0))))
         for m in res.analysis.result.artifacts:
             v2_parts.setdefault(m.kind, [0.0] * len(report.results))
-        for t in temperatures_k:
-            at_t[t].append(analyse_bond_v2(res.curve, len(geometry.atoms), cutoff, t, config.collision_fraction,
-                                           config.floors, refine).weighted_score)
+        for t in temperatures_k:  # the scan's own artifacts re-weighted: no second analysis, no model call
+            at_t[t].append(weighted_score_at(res.analysis.result.artifacts, t))
     for i, res in enumerate(report.results):
         for m in res.analysis.result.artifacts:
             v2_parts[m.kind][i] += artifact_strength(m)
