@@ -44,6 +44,11 @@ def fingerprint(settings, length: int | None = 16) -> str:
     return digest if length is None else digest[:length]
 
 
+def safe_name(text: str, keep: str = "-_.") -> str:
+    """``text`` as a file-name component: every character but letters, digits and ``keep`` -> ``_``."""
+    return "".join(c if c.isalnum() or c in keep else "_" for c in text)
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 hex digest of a file's bytes (read in 1 MiB blocks)."""
     h = hashlib.sha256()

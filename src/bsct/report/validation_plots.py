@@ -15,6 +15,7 @@ import pandas as pd
 
 from bsct.metrics.validation_analysis import OUTCOMES, predictor_names
 from bsct.metrics.validation_stats import UNIT_KEYS, auc
+from bsct.runs import safe_name
 
 OUTCOME_TITLES = {"any_failure": "any failure", "conservation_failure": "conservation failure",
                   "structural_failure": "structural failure"}
@@ -150,7 +151,7 @@ def validation_figures(units: pd.DataFrame, replicas: pd.DataFrame, thresholds: 
     figures: dict[str, object] = {"roc": plot_roc(units, split=split)}
     for name in predictor_names(units):
         value = (thresholds.get(name) or {}).get("calibration", {}).get("value")
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        safe = safe_name(name, keep="-_")
         figures[f"survival_{safe}"] = plot_survival_by_verdict(units, replicas, name,
                                                                math.nan if value is None else value, split)
         figures[f"scatter_{safe}"] = plot_predictor_vs_failure(units, name, split)

@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from bsct.data.reference import REFERENCE_SPECS, REFERENCES
+from bsct.runs import safe_name
 
 STEPS = ("train", "errors", "bsct", "fsd", "md", "elastic")
 VARIANTS = ("baseline", "+diffknn", "+temperature", "final")
@@ -145,7 +146,7 @@ class PotentialJob:
 
     @property
     def slug(self) -> str:
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name.replace("+", "plus-"))
+        return safe_name(self.name.replace("+", "plus-"))
 
 
 # ---------------------------------------------------------------------------- the zoo, as data

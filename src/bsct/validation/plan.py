@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bsct.runs import cached_step
+from bsct.runs import cached_step, safe_name
 from bsct.validation import steps
 from bsct.validation.protocol import Protocol
 from bsct.validation.zoo import Zoo, ZooPotential, size_key
@@ -39,7 +39,7 @@ def _timed_model(p: Protocol, z: ZooPotential, out: Path) -> tuple[str, str]:
     if t.arch != "transformer":
         return "", ""  # an external architecture: timed only once it is trained (not here)
     label = f"transformer-{t.config_name}-{'-'.join(f'{k}={v}' for k, v in t.model_overrides)}-{t.system}"
-    return label, str(out / "plan" / "models" / f"{steps._slug(label)}.pt")
+    return label, str(out / "plan" / "models" / f"{safe_name(label)}.pt")
 
 
 def _untrained_checkpoint(p: Protocol, z: ZooPotential, path: Path) -> None:

@@ -14,7 +14,7 @@ import math
 import time
 from pathlib import Path
 
-from bsct.runs import ResumeMismatchError, cached_step
+from bsct.runs import ResumeMismatchError, cached_step, safe_name
 from bsct.validation.protocol import Protocol
 from bsct.validation.starts import build_starts, primitive_variant
 from bsct.validation.zoo import Training, ZooPotential
@@ -166,7 +166,7 @@ def timing_step(p: Protocol, potential_ref: str, label: str, system: str, start_
     names = start_names(p, system, start_set)
     temperature_k = max(p.systems[system].temperatures_k)
     dt = p.systems[system].timestep_fs
-    path = out / "plan" / "timing" / system / start_set / f"{_slug(label)}.json"
+    path = out / "plan" / "timing" / system / start_set / f"{safe_name(label)}.json"
 
     def settings_of(batched: bool):
         n_replicas = p.md.seeds_per_start * len(names) if batched else 1
@@ -196,10 +196,6 @@ def timing_step(p: Protocol, potential_ref: str, label: str, system: str, start_
     potential = load_potential(potential_ref)
     cfg, settings = settings_of(not isinstance(potential, CalculatorPotential))
     return cached_step(path, settings, lambda: compute_with(potential, cfg))
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 # ------------------------------------------------------------------ c. training and the zoo's MD

@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
+from bsct.runs import safe_name
 from bsct.validation.protocol import Protocol
 
 #: arch -> (trainer "module:function", SPEC prefix of its checkpoints ("" = the path is the SPEC),
@@ -41,7 +42,7 @@ CONSTRUCTED = "constructed"
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text.replace("+", "plus-"))
+    return safe_name(text.replace("+", "plus-"))
 
 
 @dataclass(frozen=True)
