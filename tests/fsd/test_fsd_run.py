@@ -155,6 +155,17 @@ def test_bad_system_stops_the_run_unless_skipped_and_is_then_listed(sample_copy)
     assert [s["system"] for s in res["skipped"]] == ["C-O/21541"] and "atoms_40.xyz" in res["skipped"][0]["error"]
 
 
+def test_a_batched_spec_fans_out_over_workers_with_the_same_numbers(sample_copy, tmp_path):
+    # a SPEC reaches each worker as text and is loaded there; a live batched model stays in process
+    one = run_fsd("morse", sample_copy, None, workers=1, progress=False)
+    two = run_fsd("morse", sample_copy, None, workers=2, progress=False)
+    live = run_fsd(Morse(), sample_copy, None, workers=2, progress=False)
+    assert (one["timings"]["workers"], two["timings"]["workers"], live["timings"]["workers"]) == (1, 2, 1)
+    for name, row in one["systems"].items():
+        for key in METRIC_KEYS:
+            assert two["systems"][name][key] == pytest.approx(row[key], rel=1e-12), (name, key)
+
+
 def test_two_workers_give_the_same_numbers_as_one(sample_copy, tmp_path):
     # GFN2-xTB: an ASE calculator with state (SCF guess from the previous frame), so the split matters
     one = run_fsd("xtb:GFN2-xTB", sample_copy, tmp_path / "w1", workers=1, plots=False, progress=False)

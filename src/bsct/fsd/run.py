@@ -3,8 +3,11 @@
 Raw predictions first, metrics from them: every finished system is cached in
 ``OUT/predictions/<BOND>_<ID>.npz`` (model energies and forces plus the FSD curves), so
 ``resume`` skips it. Torch potentials see many frames of many scans in one batched call; ASE
-calculators (one frame at a time by nature) fan out over worker processes, one system per
-task, each with a fresh calculator, so the result does not depend on the number of workers.
+calculators (one frame at a time by nature) get one system per call of their own. With
+``workers > 1`` the systems fan out over worker processes: ASE calculators always (one system
+per task, each with a fresh calculator), batched potentials when the model is a SPEC that each
+worker loads itself (the same groups of systems per call as in one process), so the result does
+not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -152,11 +155,16 @@ _WORKER: dict = {}
 
 def _init_worker(model, eps_ev_per_angstrom: float, max_atoms_per_call: int) -> None:
     init_worker_signals()
+    threads = os.environ.get("OMP_NUM_THREADS")  # set by the parent (runs.configure_threads)
+    if threads and threads.isdigit():
+        import torch
+
+        torch.set_num_threads(int(threads))  # a forked child keeps the parent's pool size otherwise
     _WORKER.update(models=ModelByCharge(model), eps=eps_ev_per_angstrom, max_atoms=max_atoms_per_call)
 
 
-def _worker_task(path: Path) -> list[dict]:
-    return evaluate_group(_WORKER["models"], [path], _WORKER["eps"], _WORKER["max_atoms"])
+def _worker_task(paths: list[Path]) -> list[dict]:
+    return evaluate_group(_WORKER["models"], paths, _WORKER["eps"], _WORKER["max_atoms"])
 
 
 def _start_method() -> str:
@@ -299,7 +307,11 @@ def run_fsd(
     if resume and outcomes:
         log.info("resume: %d of %d system(s) already done in %s", len(outcomes), len(dirs), out)
 
-    use_pool = workers > 1 and isinstance(probe, CalculatorPotential) and len(pending) > 1
+    one_frame_calls = isinstance(probe, CalculatorPotential)
+    # a batched potential reaches a worker only as its SPEC: a live model may hold threads or
+    # state that does not survive pickling, and loading it per worker costs seconds, not minutes
+    use_pool = workers > 1 and len(pending) > 1 and (one_frame_calls or isinstance(model, str))
+    groups = [[p] for p in pending] if one_frame_calls else _groups(pending, max_atoms_per_call)
     if use_pool:
         try:
             pickle.dumps(model)
@@ -327,7 +339,7 @@ def run_fsd(
             ctx = multiprocessing.get_context(_start_method())
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(model, eps_ev_per_angstrom, max_atoms_per_call)) as pool:
-                futures = [pool.submit(_worker_task, p) for p in pending]
+                futures = [pool.submit(_worker_task, g) for g in groups]
                 try:
                     for fut in as_completed(futures):
                         handle(fut.result())
@@ -335,7 +347,6 @@ def run_fsd(
                     terminate_pool(pool)
                     raise
         else:
-            groups = [[p] for p in pending] if isinstance(probe, CalculatorPotential) else _groups(pending, max_atoms_per_call)
             for group in groups:
                 handle(evaluate_group(models, group, eps_ev_per_angstrom, max_atoms_per_call))
     finally:
