@@ -5,7 +5,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from bsct.scan.bonds import find_bonds, molecular_fragments, select_bonds
+from bsct.scan.bonds import find_bonds, molecular_fragments, select_bonds, symmetry_classes
 
 
 def test_ethanol_bonds_by_covalent_radii():
@@ -67,3 +67,62 @@ def test_fragments_split_chain_bonds_and_refuse_ring_bonds():
 def test_bad_datasets_get_clear_errors(data, match):
     with pytest.raises(ValueError, match=match):
         select_bonds(data)
+
+
+def _stretched_energy_ev(atoms, bond, stretch_angstrom: float) -> float:
+    """EMT energy with ``bond`` stretched by moving i and j apart symmetrically (images move too)."""
+    from ase.calculators.emt import EMT
+
+    moved = atoms.copy()
+    vec = atoms.positions[bond.j] + np.asarray(bond.shift_idx) @ atoms.cell.array - atoms.positions[bond.i]
+    u = vec / np.linalg.norm(vec)
+    moved.positions[bond.i] -= 0.5 * stretch_angstrom * u
+    moved.positions[bond.j] += 0.5 * stretch_angstrom * u
+    moved.calc = EMT()
+    return moved.get_potential_energy()
+
+
+@pytest.mark.parametrize("atoms, n_classes", [
+    (bulk("Cu", "fcc", a=3.61, cubic=True), 1),
+    (bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2), 1),  # 192 bonds, all equivalent
+    (bulk("Si", "diamond", a=5.431, cubic=True), 1),
+    (bulk("NaCl", "rocksalt", a=5.64, cubic=True), 1),
+])
+def test_perfect_crystals_have_one_distinct_bond(atoms, n_classes):
+    bonds = find_bonds(atoms)
+    assert len(set(symmetry_classes(atoms, bonds))) == n_classes < len(bonds)
+
+
+def test_symmetry_merges_nothing_in_a_rattled_cell_or_a_molecule():
+    rattled = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+    rattled.rattle(0.01, seed=0)  # 100x the symmetry tolerance: no operation left but the identity
+    bonds = find_bonds(rattled)
+    assert symmetry_classes(rattled, bonds) == list(range(len(bonds)))
+    water = molecule("H2O")
+    assert symmetry_classes(water, find_bonds(water)) == [0, 1]  # molecules: not 3D periodic, left alone
+
+
+def test_bonds_of_one_class_give_the_same_stretch_energy_and_classes_differ():
+    # a vacancy leaves bonds at different distances from it: several classes, each truly equivalent
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2)
+    del atoms[0]
+    bonds = find_bonds(atoms)
+    classes = symmetry_classes(atoms, bonds)
+    members: dict[int, list] = {}
+    for bond, label in zip(bonds, classes):
+        members.setdefault(label, []).append(bond)
+    assert 2 < len(members) < len(bonds)
+    firsts = []
+    for group in members.values():
+        energies = [_stretched_energy_ev(atoms, b, 0.4) for b in group[:4]]
+        np.testing.assert_allclose(energies, energies[0], rtol=0, atol=1e-9)
+        firsts.append(energies[0])
+    assert np.ptp(firsts) > 1e-3  # not all alike: the classes are not one class split by accident
+
+
+def test_distinct_selection_counts_found_and_distinct_bonds():
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True)
+    every = select_bonds([cu], max_per_type=3)
+    distinct = select_bonds([cu], max_per_type=3, distinct=True)
+    assert len(every.bonds) == 3 and every.counts_distinct is None
+    assert len(distinct.bonds) == 1 and distinct.counts_found == {"Cu-Cu": 6} and distinct.counts_distinct == {"Cu-Cu": 1}

@@ -29,11 +29,14 @@ def _bond_head(c, a) -> dict:
 
 
 def _results(report) -> dict:
-    """The middle of the top level, both versions: cutoff, per type, bonds found and scanned."""
+    """The middle of the top level, both versions: cutoff, per type, bonds found (and how many of
+    them are symmetry-distinct, when the choice was made among those) and scanned."""
+    distinct = report.selection.counts_distinct
     return {
         "cutoff_angstrom": report.cutoff_angstrom,
         "per_type": report.per_type,
         "bonds_found": report.selection.counts_found,
+        **({"bonds_distinct": distinct} if distinct is not None else {}),
         "bonds_scanned": report.selection.counts_chosen,
         "n_artifacts": len(report.artifacts),
     }

@@ -41,11 +41,17 @@ def write_report(report, out_dir: str | Path, plots: bool = True, html: bool = T
     return json_path
 
 
+def _scanned(per_type: dict) -> str:
+    """The "scanned/found" cell, with how many are symmetry-distinct when the choice was among those."""
+    distinct = f" ({per_type['n_distinct']} distinct)" if "n_distinct" in per_type else ""
+    return f"{per_type['n_scans']}/{per_type['n_found']}{distinct}"
+
+
 def render_html(data: dict, images: dict[str, bytes]) -> str:
     """One self-contained page: score, per-type table, every artifact, the plots inline."""
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{esc(t)}</td><td>{_num(v['score'])}</td><td>{v['n_scans']}/{v['n_found']}</td>"
+        f"<tr><td>{esc(t)}</td><td>{_num(v['score'])}</td><td>{_scanned(v)}</td>"
         f"<td>{v['n_artifacts']}</td><td>{esc(', '.join(f'{k}×{n}' for k, n in v['artifact_kinds'].items()))}</td></tr>"
         for t, v in data["per_type"].items()
     )

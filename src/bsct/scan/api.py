@@ -65,6 +65,11 @@ class BSCTConfig:
     image_range_angstrom: float | None = None
     """The interaction range the image-safe rule keeps images beyond; None = the potential's
     ``interaction_range_angstrom``, else 2 × its cutoff."""
+    bond_symmetry: str = "auto"
+    """Which crystal bonds the choice samples from: ``distinct`` (one per space-group class of
+    symmetry-equivalent bonds, :func:`bsct.scan.bonds.symmetry_classes`: equivalent bonds give the
+    same scan), ``all`` (every bond, equivalent copies included), ``auto`` = all under v1 (its bond
+    choice stays byte-identical), distinct under v2."""
 
     def __post_init__(self):
         if self.score_version not in SCORE_VERSIONS:
@@ -73,6 +78,8 @@ class BSCTConfig:
             raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
         if self.temperature_k is not None and not self.temperature_k >= 0:
             raise ValueError(f"temperature must be >= 0 K, not {self.temperature_k}")
+        if self.bond_symmetry not in ("auto", "distinct", "all"):
+            raise ValueError(f"bond_symmetry must be auto, distinct or all, not {self.bond_symmetry!r}")
         if self.cell_rule not in ("auto", *CELL_RULES):
             raise ValueError(f"cell_rule must be auto, {' or '.join(CELL_RULES)}, not {self.cell_rule!r}")
         if self.image_range_angstrom is not None:
@@ -89,6 +96,11 @@ class BSCTConfig:
             return self.cell_rule
         return "image-safe" if self.score_version == "v2" else "half-cell"
 
+    @property
+    def distinct_bonds(self) -> bool:
+        """``bond_symmetry`` with ``auto`` resolved by the score version."""
+        return self.bond_symmetry == "distinct" or (self.bond_symmetry == "auto" and self.score_version == "v2")
+
     def to_dict(self) -> dict:
         """Every setting; under v1 the v2-only settings are left out while at their defaults, so a
         v1 run's JSON and fingerprint (resume, caches) are what they were before v2 existed."""
@@ -104,7 +116,8 @@ class BSCTConfig:
 
 
 SCORE_VERSIONS = ("v1", "v2")
-_V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors", "cell_rule", "image_range_angstrom")
+_V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors", "cell_rule", "image_range_angstrom",
+              "bond_symmetry")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BSCTConfig)}
 
 
@@ -213,6 +226,8 @@ def aggregate_scores(results: Sequence[BondResult], selection: BondSelection) ->
             "score": _mean_of_scored(r.analysis.score for r in mine),
             "n_scans": len(mine),
             "n_found": selection.counts_found.get(bond_type, len(mine)),
+            **({"n_distinct": selection.counts_distinct.get(bond_type, len(mine))}
+               if selection.counts_distinct is not None else {}),
             "n_artifacts": sum(kinds.values()),
             "artifact_kinds": dict(sorted(kinds.items())),
         }
@@ -303,10 +318,13 @@ def run_bsct(
     validate_structures(structures, potential, source=data if isinstance(data, (str, Path)) else "<structures>",
                         need_a_pair=True, what="a bond scan")  # before any model call: bad input is refused, not scored
     selection = select_bonds(
-        structures, config.max_per_type, config.seed, list(config.bond_types) if config.bond_types else None
+        structures, config.max_per_type, config.seed, list(config.bond_types) if config.bond_types else None,
+        distinct=config.distinct_bonds,
     )
-    log.info("model %s: %d bond(s) of %d type(s) to scan (%s)", name, len(selection.bonds), len(selection.counts_chosen),
-             ", ".join(f"{t}: {n}/{selection.counts_found[t]}" for t, n in selection.counts_chosen.items()))
+    of = selection.counts_distinct or selection.counts_found
+    log.info("model %s: %d bond(s) of %d type(s) to scan (%s%s)", name, len(selection.bonds), len(selection.counts_chosen),
+             ", ".join(f"{t}: {n}/{of[t]}" for t, n in selection.counts_chosen.items()),
+             " symmetry-distinct" if selection.counts_distinct else "")
     curves_dir = _check_run_dir(Path(out_dir), config, str(name), identity, resume) if out_dir is not None else None
     cutoff = potential.cutoff_angstrom
     image_range = config.image_range_angstrom or getattr(potential, "interaction_range_angstrom", None)

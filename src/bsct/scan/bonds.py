@@ -4,11 +4,17 @@ Molecules (no periodic direction): i-j is a bond when d_ij < covalent_scale·(R_
 ASE's covalent radii. Crystals (any periodic direction): the first neighbour shell, i-j is a
 bond when d_ij < shell_factor·min(d_nn(i), d_nn(j)), d_nn the atom's nearest-neighbour
 distance; distances use the minimum image through ASE's neighbour list.
+
+Symmetry: bonds of a 3D-periodic structure that a space-group operation maps onto each other
+(spglib, positions within ``symprec_angstrom``) give the same scan, so ``select_bonds(...,
+distinct=True)`` samples among symmetry-distinct bonds, one representative each: a perfect fcc
+cell has one Cu-Cu bond to scan, not three copies of it.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -96,13 +102,64 @@ def _crystal_search_radius(atoms: Atoms) -> float:
     return 1.5 * 2 * float(covalent_radii[atoms.numbers].max()) + 0.5
 
 
+#: positions within this many Å count as symmetric (spglib's symprec): far below any scan step
+SYMPREC_ANGSTROM = 1e-4
+
+
+def symmetry_classes(atoms: Atoms, bonds: list[Bond], symprec_angstrom: float = SYMPREC_ANGSTROM) -> list[int]:
+    """Class label per bond (the index of its class's first bond): two bonds share a class when a
+    space-group operation of ``atoms`` maps one onto the other (the kept periodic image included).
+    Not 3D-periodic, or no symmetry found: every bond its own class."""
+    labels = list(range(len(bonds)))
+    if not atoms.pbc.all() or len(bonds) < 2:
+        return labels
+    import spglib
+
+    cell = atoms.cell.array
+    frac = atoms.get_scaled_positions(wrap=False)
+    with warnings.catch_warnings():  # spglib 2.x announces its error-handling change on every call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sym = spglib.get_symmetry((cell, frac, atoms.numbers), symprec=symprec_angstrom)
+    if sym is None or len(sym["rotations"]) < 2:
+        return labels
+    index = {(b.i, b.j, b.shift_idx): k for k, b in enumerate(bonds)}
+
+    def root(k: int) -> int:
+        while labels[k] != k:
+            labels[k] = labels[labels[k]]
+            k = labels[k]
+        return k
+
+    for rot, trans in zip(sym["rotations"], sym["translations"]):
+        moved = frac @ rot.T + trans  # where the operation puts each atom, fractional
+        diff = moved[:, None, :] - frac[None, :, :]
+        dist = np.linalg.norm((diff - np.round(diff)) @ cell, axis=-1)
+        perm = dist.argmin(axis=1)
+        if not (np.take_along_axis(dist, perm[:, None], 1) < 10 * symprec_angstrom).all() \
+                or (atoms.numbers[perm] != atoms.numbers).any():
+            continue  # not an operation of these positions at our tolerance: merge nothing by it
+        offset = np.round(moved - frac[perm]).astype(int)  # lattice vector the atom lands in
+        for k, b in enumerate(bonds):
+            shift = offset[b.j] + rot @ np.asarray(b.shift_idx) - offset[b.i]
+            i2, j2 = int(perm[b.i]), int(perm[b.j])
+            key = (i2, j2, tuple(int(x) for x in shift))
+            if key not in index:  # the same bond seen from j: (j, i, -shift)
+                key = (j2, i2, tuple(int(-x) for x in shift))
+            if key in index and abs(bonds[index[key]].r0_angstrom - b.r0_angstrom) < 10 * symprec_angstrom:
+                a, c = root(k), root(index[key])
+                labels[max(a, c)] = min(a, c)
+    return [root(k) for k in range(len(bonds))]
+
+
 @dataclass(frozen=True)
 class BondSelection:
-    """Chosen bonds plus how many of each type existed (for the report)."""
+    """Chosen bonds plus how many of each type existed (for the report): all bonds found, and the
+    symmetry-distinct ones the choice was made from (equal to found when ``distinct`` is off)."""
 
     bonds: list[Bond]
     counts_found: dict[str, int]
     counts_chosen: dict[str, int]
+    counts_distinct: dict[str, int] | None = None
 
 
 def select_bonds(
@@ -110,9 +167,11 @@ def select_bonds(
     max_per_type: int = 3,
     seed: int = 0,
     bond_types: list[str] | None = None,
+    distinct: bool = False,
     **find_kwargs,
 ) -> BondSelection:
-    """Find bonds in every structure, group by type, pick up to ``max_per_type`` of each by seed.
+    """Find bonds in every structure, group by type, pick up to ``max_per_type`` of each by seed;
+    with ``distinct``, among one representative per symmetry class (:func:`symmetry_classes`).
 
     Deterministic: types are visited in sorted order and each type's choice uses its own
     generator derived from ``seed`` and the type name, so adding a type does not reshuffle others.
@@ -120,9 +179,14 @@ def select_bonds(
     if len(structures) == 0:
         raise ValueError("the dataset is empty: no structures to scan")
     by_type: dict[str, list[Bond]] = defaultdict(list)
+    found: dict[str, int] = defaultdict(int)
     for s, atoms in enumerate(structures):
-        for bond in find_bonds(atoms, s, **find_kwargs):
-            by_type[bond.bond_type].append(bond)
+        bonds = find_bonds(atoms, s, **find_kwargs)
+        classes = symmetry_classes(atoms, bonds) if distinct else range(len(bonds))
+        for k, (bond, label) in enumerate(zip(bonds, classes)):
+            found[bond.bond_type] += 1
+            if label == k:  # the first bond of its class stands for it
+                by_type[bond.bond_type].append(bond)
     if bond_types is not None:
         missing = sorted(set(bond_types) - set(by_type))
         if missing:
@@ -140,8 +204,9 @@ def select_bonds(
         chosen.extend(candidates[p] for p in picks)
     return BondSelection(
         chosen,
-        {t: len(b) for t, b in sorted(by_type.items())},
+        {t: found[t] for t in sorted(by_type)},
         {t: min(max_per_type, len(b)) for t, b in sorted(by_type.items())},
+        {t: len(b) for t, b in sorted(by_type.items())} if distinct else None,
     )
 
 
