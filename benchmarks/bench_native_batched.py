@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py fsd --model chgnet:0.3.0 \
         --data /path/to/bsct_spice --systems 20 --repeats 2
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py calls --model chgnet:0.3.0
+    OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py angles --data /path/to/bsct_spice
     OMP_NUM_THREADS=1 python benchmarks/bench_native_batched.py scan --model chgnet:0.3.0 --points 60 [--max-per-type 3]
 
 ``fsd``: ``run_fsd`` with the native adapter (``--model``) against the loop a user writes without
@@ -15,6 +16,9 @@ times. ``--old-path`` adds
 ``run_fsd`` with ``SPEC[ase=True]`` (bsct's previous path) as a third column.
 
 ``calls``: milliseconds per frame against structures per model call, small to 40 atoms.
+
+``angles``: native CHGNet with and without its last angle update (dead work the adapter skips),
+interleaved: seconds and whether energies and forces are bit-for-bit equal.
 
 ``scan``: ``bsct scan`` (the command line, model loading and the report included) on a 4-atom fcc
 Cu cell with ``--points`` points per scan, ``SPEC[ase=True]`` against ``SPEC``, interleaved.
@@ -186,6 +190,35 @@ def bench_calls(args) -> None:
         print(f"| {label} | {ms['ase']:.0f} | " + " | ".join(f"{ms[k]:.0f}" for k in per_call) + " |", flush=True)
 
 
+def bench_angles(args) -> None:
+    from ase.build import bulk
+    from chgnet.model import CHGNet
+
+    from bsct.potentials.chgnet_native import CHGNetPotential
+    from bsct.potentials.evaluate import evaluate
+
+    skipping, full = CHGNetPotential("0.3.0"), CHGNetPotential("0.3.0")
+    own = CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False)
+    full._net.angle_layers[-1] = own.angle_layers[-1].eval().requires_grad_(False)  # put CHGNet's own back
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
+    cu.rattle(0.01, seed=1)
+    cases = {"C-C/10423 (40 atoms), 20 frames": read_system(Path(args.data) / "C-C" / "10423").frames[:20],
+             "fcc Cu, 108 atoms, 4 frames": [cu.copy() for _ in range(4)]}
+    print(f"\n{_machine()}; seconds, mean of {args.repeats} interleaved repeats\n")
+    print("| structures | CHGNet's last angle layer | skipped | speed-up | equal bit for bit |")
+    print("|---|---:|---:|---:|---|")
+    for label, frames in cases.items():
+        seconds, outs = {"full": 0.0, "skip": 0.0}, {}
+        for rep in range(args.repeats):
+            for key in (("full", "skip") if rep % 2 == 0 else ("skip", "full")):
+                dt, outs[key] = timed(lambda: evaluate(full if key == "full" else skipping, frames))
+                seconds[key] += dt
+        same = all(np.array_equal(getattr(outs["full"], k), getattr(outs["skip"], k))
+                   for k in ("energy_ev", "forces_ev_per_angstrom"))
+        print(f"| {label} | {seconds['full'] / args.repeats:.2f} | {seconds['skip'] / args.repeats:.2f} | "
+              f"{seconds['full'] / seconds['skip']:.2f}x | {same} |")
+
+
 def _machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
             f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load average "
@@ -211,9 +244,12 @@ def main() -> None:
     calls.add_argument("--scan-cell", action="store_true", help="only the 256-atom Cu cell of main's Cu4 scan")
     scan.add_argument("--max-per-type", type=int, default=3, help="bonds scanned (bsct scan's default: 3)")
     scan.add_argument("--repeats", type=int, default=1)
+    angles = sub.add_parser("angles")
+    angles.add_argument("--data", required=True, help="BSCT-SPICE root (the full release, unpacked)")
+    angles.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"fsd": bench_fsd, "scan": bench_scan, "calls": bench_calls}[args.what](args)
+    {"fsd": bench_fsd, "scan": bench_scan, "calls": bench_calls, "angles": bench_angles}[args.what](args)
 
 
 if __name__ == "__main__":

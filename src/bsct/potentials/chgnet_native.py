@@ -34,6 +34,14 @@ def torch_dtype(name: str | torch.dtype) -> torch.dtype:
     return DTYPES[name]
 
 
+class _AnglesNotUsedAfterThis(torch.nn.Module):
+    """Stands in for CHGNet's last angle update: its output feeds no later layer (the last atom
+    convolution reads atom and bond features only), so computing it only costs time."""
+
+    def forward(self, atom_feas, bond_feas, angle_feas, bond_graph):  # noqa: ARG002 - CHGNet's call signature
+        return angle_feas
+
+
 class CHGNetPotential:
     """A pretrained CHGNet (``0.3.0``, ``0.2.0``, ``r2scan``) behind the batched protocol.
 
@@ -58,6 +66,8 @@ class CHGNetPotential:
         net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
         net.graph_converter.set_isolated_atom_response("ignore")  # a stretched bond may leave an atom alone
         net.eval().requires_grad_(False)
+        if isinstance(net.angle_layers, torch.nn.ModuleList) and len(net.angle_layers):
+            net.angle_layers[-1] = _AnglesNotUsedAfterThis()  # dead work in _compute (same outputs, tested)
         self._net = net.to(self.dtype)
         self.model = str(model)
         self.max_edges_per_call = int(max_edges_per_call)
