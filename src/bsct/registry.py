@@ -12,7 +12,8 @@ SPEC forms:
                               (NequIP or Allegro checkpoint or ``.nequip.zip`` package),
                               ``chgnet:run/epoch0010.pth.tar`` (a CHGNet trained by chgnet)
     package.module:factory    a Python callable returning an ASE calculator or a batched potential
-    path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP
+    path/to/checkpoint.pt     a checkpoint of the project's Transformer MLIP (float64);
+                              ``path/to/checkpoint.pt[dtype=float32]`` runs it in float32
 """
 
 from __future__ import annotations
@@ -247,6 +248,26 @@ def _named_factory(spec: str):
     return None
 
 
+_CHECKPOINT_ARGS = re.compile(r"^(?P<path>.+\.(?:pt|pth|ckpt))\[(?P<args>[^\[\]]*)\]$")
+
+
+def _checkpoint_options(spec: str) -> tuple[str, dict]:
+    """(path, keyword arguments) of ``PATH[dtype=float32]``; a SPEC without brackets is all path."""
+    match = _CHECKPOINT_ARGS.match(spec)
+    if match is None:
+        return spec, {}
+    kwargs = _parse_kwargs(match["args"])
+    unknown = sorted(set(kwargs) - {"dtype"})
+    if unknown:
+        raise BadInput(f"model {spec!r}: a checkpoint takes only dtype=float32|float64, not {', '.join(unknown)}")
+    import torch
+
+    names = {"float32": torch.float32, "float64": torch.float64}
+    if kwargs.get("dtype", "float64") not in names:
+        raise BadInput(f"model {spec!r}: dtype must be float32 or float64, not {kwargs['dtype']!r}")
+    return match["path"], {"dtype": names[kwargs.get("dtype", "float64")]}
+
+
 def spec_with_charge(spec: str, charge: int) -> str | None:
     """SPEC with ``charge=`` added when its factory takes a ``charge`` argument (GFN2-xTB), else None.
 
@@ -303,13 +324,14 @@ def load_potential(spec) -> BatchedPotential:
         factory, args, kwargs = named
         _check_keywords(spec, factory, kwargs)
         return _built(spec, lambda: factory(*args, **kwargs))
-    if spec.endswith((".pt", ".pth", ".ckpt")) or Path(spec).is_file():
+    path, options = _checkpoint_options(spec)
+    if path.endswith((".pt", ".pth", ".ckpt")) or Path(path).is_file():
         try:
             from bsct.model.checkpoint import load_checkpoint_potential
         except ImportError as exc:
             raise ValueError(f"{spec}: checkpoints need the bsct.model package ({exc})") from exc
         try:
-            return load_checkpoint_potential(spec)
+            return load_checkpoint_potential(path, **options)
         except (ValueError, RuntimeError, TypeError, KeyError, EOFError) as exc:
             raise BadInput(str(exc) if isinstance(exc, ValueError) else
                            f"{spec}: cannot load this checkpoint ({type(exc).__name__}: {exc})") from exc
@@ -368,6 +390,7 @@ def potential_identity(potential) -> dict:
     if isinstance(potential, str):
         family = _FAMILY_VERSION.match(potential)
         path = family["version"] if family and family["family"] in FAMILIES else potential
+        path = _CHECKPOINT_ARGS.sub(r"\g<path>", path)  # PATH[dtype=...]: the file is PATH
         if Path(path).is_file():  # a checkpoint, or a FAMILY:PATH model file
             return {"spec": potential, "sha256": file_sha256(path)}
         return {"spec": potential}

@@ -105,3 +105,22 @@ def test_learned_temperature_gets_a_gradient_and_bad_overrides_fail(tiny):
     assert torch.allclose(model.blocks[0].attention.temperature, torch.tensor(2.0))
     with pytest.raises(ValueError, match="unknown model config keys"):
         named_config("final", hidden_dimension=3)
+
+
+def test_checkpoint_spec_takes_a_dtype_and_nothing_else(tiny, tmp_path):
+    from bsct.registry import potential_identity
+    from bsct.runs import BadInput
+
+    model = build_model(named_config("final", **tiny(**CU_ONLY)), seed=0)
+    path = str(save_checkpoint(tmp_path / "m.pt", model))
+    f64, f32 = load_potential(path), load_potential(path + "[dtype=float32]")
+    assert (f64.dtype, f32.dtype) == (torch.float64, torch.float32)
+    atoms = crystal()
+    e64 = f64(AtomsBatch.from_atoms([atoms])).energy_ev.item()
+    e32 = f32(AtomsBatch.from_atoms([atoms], dtype=torch.float32)).energy_ev.item()
+    assert e32 == pytest.approx(e64, rel=1e-5) and e32 != e64  # the same function, rounded differently
+    assert potential_identity(path + "[dtype=float32]")["sha256"] == potential_identity(path)["sha256"]
+    with pytest.raises(BadInput, match="only dtype"):
+        load_potential(path + "[temperature=2]")
+    with pytest.raises(BadInput, match="float32 or float64"):
+        load_potential(path + "[dtype=float16]")
