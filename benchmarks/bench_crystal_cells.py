@@ -10,7 +10,9 @@ scanned as ``build_scan`` lays it out under ``cell_rule="half-cell"`` (main's ru
 - ``emt`` (range 2 x 5.88 Å, exact) and EMT with the range set to one cutoff (5.88 Å: smaller
   cells, not exact: the "max |dE|" column says by how much);
 - the paper-size Transformer (``final``: 2 layers, r_cut 6 Å, untrained; default range 2 r_cut,
-  short of its 2-layer receptive field, so not exact either), and with the range set to r_cut.
+  short of its 2-layer receptive field, so not exact either), and with the range set to r_cut;
+- ``chgnet`` (CHGNet 0.3.0, float64, atom graph 6 Å, 4 message-passing layers; default range
+  2 r_cut, not exact) and ``chgnet-rc`` with the range set to r_cut (6 Å).
 
 Per case, interleaved in every repeat, one thread: CPU time of ``evaluate_scan`` over ``--points``
 scan points (``time.process_time``; the machine is shared), best repeat. "max |dE|" is the largest
@@ -48,23 +50,34 @@ def transformer():
     return TransformerMLIP(named_config("final", elements=(29,), dtype="float64")).eval()
 
 
+_CHGNET = []
+
+
+def chgnet():
+    if not _CHGNET:  # one load for both rows
+        _CHGNET.append(load_potential("chgnet:0.3.0[dtype=float64]"))
+    return _CHGNET[0]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--models", default="lj,emt,emt-rc,transformer")
+    parser.add_argument("--inputs", default="1,2,3", help="cubic 4-atom cell repeated n times, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    emt, net = load_potential("emt"), transformer()
-    models = {"lj": (load_potential("lj"), None), "emt": (emt, None),
-              "emt-rc": (emt, emt.interaction_range_angstrom / 2), "transformer": (net, None),
-              "transformer-rc": (net, net.cutoff_angstrom)}
+    emt = load_potential("emt")
+    models = {"lj": lambda: (load_potential("lj"), None), "emt": lambda: (emt, None),
+              "emt-rc": lambda: (emt, emt.interaction_range_angstrom / 2), "transformer": lambda: (transformer(), None),
+              "transformer-rc": lambda: (transformer(), 6.0), "chgnet": lambda: (chgnet(), None),
+              "chgnet-rc": lambda: (chgnet(), chgnet().cutoff_angstrom)}
     cases = []
     for key in args.models.split(","):
-        potential, image_range = models[key]
+        potential, image_range = models[key]()
         image_range = image_range or getattr(potential, "interaction_range_angstrom", None) \
             or 2 * potential.cutoff_angstrom  # build_scan's default for a potential that declares no range
-        for n in (1, 2, 3):
+        for n in (int(x) for x in args.inputs.split(",")):
             atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(n)
             bond = find_bonds(atoms)[0]
             grid = ScanRange(n_points=args.points)

@@ -31,9 +31,11 @@ from bsct.potentials.ase_adapters import TorchCalculator
 from bsct.registry import load_potential
 
 
-def baseline_loop(make_calc, paths: list[Path], prepare=Atoms.copy) -> tuple[int, list[float]]:
+def baseline_loop(make_calc, paths: list[Path], prepare=Atoms.copy,
+                  model_seconds: list[float] | None = None) -> tuple[int, list[float]]:
     """Frame-at-a-time ASE loop; returns (frames, full FSD per system). ``prepare(atoms)`` returns
-    the copy the calculator sees (a vacuum box for CHGNet)."""
+    the copy the calculator sees (a vacuum box for CHGNet); ``model_seconds`` (a one-item list)
+    gets the time spent inside the calculator added to it."""
     n_frames, fsd = 0, []
     for path in paths:
         scan = read_system(path)
@@ -42,8 +44,11 @@ def baseline_loop(make_calc, paths: list[Path], prepare=Atoms.copy) -> tuple[int
         for atoms in scan.frames:
             atoms = prepare(atoms)
             atoms.calc = calc
+            start = time.perf_counter()
             atoms.get_potential_energy()
             forces.append(atoms.get_forces())
+            if model_seconds is not None:
+                model_seconds[0] += time.perf_counter() - start
         n_frames += len(forces)
         res = force_smoothness_deviation(scan.r_angstrom, np.stack(forces), scan.forces_ref_ev_per_angstrom,
                                          scan.energy_ref_ev, scan.positions_angstrom)
