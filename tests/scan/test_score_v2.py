@@ -65,6 +65,33 @@ def test_v2_on_an_emt_fcc_pair_scan_scores_only_where_no_third_atom_is_too_close
     assert "scored r (Å)" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.parametrize("spec", [
+    "emt",  # smooth: nothing either way
+    "planted[kind=energy_step,size=0.01,r_star_angstrom=3.2]",  # a planted step inside the scored range
+])
+def test_points_the_guard_never_scores_are_not_evaluated_and_the_score_is_the_same(spec, tmp_path):
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True)
+    skip = run_bsct(spec, [cu], progress=False, score_version="v2", out_dir=tmp_path / "skip")
+    full = run_bsct(spec, [cu], progress=False, score_version="v2", evaluate_unscored=True)
+    (a, b) = skip.results[0], full.results[0]
+    assert skip.score == full.score and len(skip.artifacts) == len(full.artifacts)
+    assert [x.r_angstrom for x in skip.artifacts] == [x.r_angstrom for x in full.artifacts]
+    assert (spec == "emt") == (skip.score == 0)
+    evaluated = a.curve.evaluated
+    np.testing.assert_array_equal(evaluated, a.analysis.guard)  # exactly the guard's points were evaluated
+    assert 0.3 < evaluated.mean() < 0.6 and b.curve.evaluated is None
+    assert np.isnan(a.curve.energy_ev[~evaluated]).all()
+    np.testing.assert_array_equal(a.curve.energy_ev[evaluated], b.curve.energy_ev[evaluated])
+    assert skip.complete and skip.n_failed_points == 0  # skipped is not failed
+    saved = ScanCurve.load(next((tmp_path / "skip" / "curves").glob("*.npz")))
+    np.testing.assert_array_equal(saved.evaluated, evaluated)
+
+
+def test_evaluate_unscored_is_a_v2_setting():
+    with pytest.raises(ValueError, match="v1 evaluates every point"):
+        BSCTConfig(evaluate_unscored=True)
+
+
 def test_temperature_weights_down_an_artifact_high_on_the_wall(tmp_path):
     # an energy step at 1.9 Å, ~0.6 eV up the Morse wall of the 2.5 Å dimer: e^(-0.6/kT) ~ 1e-10 at 300 K
     spec = "planted[kind=energy_step,size=0.01,r_star_angstrom=1.9]"

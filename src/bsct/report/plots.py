@@ -27,11 +27,14 @@ def _guarded(res, values: np.ndarray) -> np.ndarray:
 
 
 def _plot_guarded(ax_e, ax_f, r, e, f, guard, label: str, label_excluded: bool) -> None:
-    """A v2 scan whose collision guard excluded points: the scored part in colour, the rest grey."""
+    """A v2 scan whose collision guard excluded points: the scored part in colour, the rest grey
+    (when evaluated at all: by default v2 does not evaluate them)."""
     on_e, on_f = np.where(guard, e, np.nan), np.where(guard, f, np.nan)
     (line,) = ax_e.plot(r, on_e, lw=1.2, label=label)
     ax_f.plot(r, on_f, lw=1.2, color=line.get_color())
-    off = ~guard
+    off = ~guard & np.isfinite(e)
+    if not off.any():
+        return
     ax_e.plot(r[off], e[off], ".", color="0.7", ms=3, label="not scored (third atom too close)" if label_excluded else None)
     ax_f.plot(r[off], f[off], ".", color="0.7", ms=3)
 

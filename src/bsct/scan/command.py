@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="v2: size crystal scan cells so images of the moving pair stay this far away (default: "
                         "the model's interaction range, else 2x its cutoff; smaller is cheaper but not exact for "
                         "many-body models; docs/metrics_v2.md, 'Crystal scan cells')")
+    parser.add_argument("--evaluate-unscored", action="store_true",
+                        help="v2: also evaluate the points the collision guard does not score (drawn grey); by "
+                        "default the model sees only the scored range (same score, fewer evaluations)")
     parser.add_argument("--bond-symmetry", choices=["auto", "distinct", "all"], default="auto",
                         help="crystals: choose among symmetry-distinct bonds (equivalent bonds give the same scan) or "
                         "among all; auto: distinct under v2, all under v1")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         temperature_k=args.temperature,
         image_range_angstrom=args.image_range,
         bond_symmetry=args.bond_symmetry,
+        evaluate_unscored=args.evaluate_unscored,
     )
     report = run_bsct(args.model, resolve_data_arg(args.data, default_split="test"), config, out_dir=args.out, resume=args.resume)
     weighted = f" (weighted at {args.temperature:g} K: {report.weighted_score:.4f})" if args.temperature is not None else ""

@@ -32,6 +32,8 @@ class ScanCurve:
         min_cross_distance_angstrom: (n_points,) closest approach of the two fragments, or None.
         closest_third_atom_angstrom: (n_points,) closest approach of a moving atom (i or j) to any
             other atom, pair-mode scans of v2 (:mod:`bsct.scan.collisions`); None when not recorded.
+        evaluated: (n_points,) bool, the points the model was asked for (v2 skips those its
+            collision guard never scores; their E and F are NaN but not failures); None = all.
         errors: one message per failed point ("point k at r=... : ...").
         eval_seconds: wall time spent in the model.
         n_model_calls: how many times the potential was called.
@@ -55,12 +57,13 @@ class ScanCurve:
     n_model_calls: int = 0
     closest_third_atom_angstrom: np.ndarray | None = None
     run_fingerprint: str = ""
+    evaluated: np.ndarray | None = None
 
     @property
     def failed_mask(self) -> np.ndarray:
         """(n_points,) True where the model's evaluation failed (raised, or gave NaN/inf)."""
         ok = np.isfinite(self.energy_ev) & np.isfinite(self.forces_ev_per_angstrom).all(axis=(1, 2))
-        return ~ok
+        return ~ok if self.evaluated is None else ~ok & self.evaluated
 
     @property
     def n_failed_points(self) -> int:
@@ -96,16 +99,25 @@ def evaluate_chunked(
     geometry: ScanGeometry,
     points_per_call: int,
     on_chunk: Callable[[int], None] | None = None,
+    only: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str], int]:
     """Energy (n,), forces (n, n_atoms, 3), failures {point: message} and the number of model calls.
 
     ``points_per_call`` scan points per model call through :func:`bsct.potentials.evaluate.evaluate`:
-    failed or non-finite points are NaN, the others kept. ``on_chunk(n_points_done)`` drives a
-    progress bar.
+    failed or non-finite points are NaN, the others kept. ``only`` (n,) bool: evaluate these
+    points, leave the rest NaN. ``on_chunk(n_points_done)`` drives a progress bar.
     """
-    frames = Configurations(geometry.atoms, geometry.positions_angstrom())
+    r = geometry.r_angstrom
+    idx = np.arange(len(r)) if only is None else np.flatnonzero(only)
+    frames = Configurations(geometry.atoms, geometry.positions_angstrom(r[idx]))
     ev = evaluate(potential, frames, points_per_call * len(geometry.atoms), on_chunk=on_chunk)
-    return ev.energy_ev, ev.stacked_forces(), ev.failures, ev.n_model_calls
+    if only is None:
+        return ev.energy_ev, ev.stacked_forces(), ev.failures, ev.n_model_calls
+    energy = np.full(len(r), np.nan)
+    forces = np.full((len(r), len(geometry.atoms), 3), np.nan)
+    if len(idx):
+        energy[idx], forces[idx] = ev.energy_ev, ev.stacked_forces()
+    return energy, forces, {int(idx[k]): msg for k, msg in ev.failures.items()}, ev.n_model_calls
 
 
 def evaluate_scan(
@@ -114,8 +126,10 @@ def evaluate_scan(
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
     record_collisions: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    only: np.ndarray | None = None,
 ) -> ScanCurve:
-    """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
+    """Energies and forces at every scan point (or at the ``only`` mask's points, the others
+    NaN and not failures), ``max_atoms_per_call`` atoms per model call.
 
     Failed or non-finite points are NaN and listed in ``errors``, one line per point.
     ``record_collisions``: also record, in pair mode, each point's closest approach of a moving
@@ -125,7 +139,7 @@ def evaluate_scan(
     r = geometry.r_angstrom
     start = time.perf_counter()
     per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
-    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk)
+    energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk, only)
     errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
@@ -148,6 +162,7 @@ def evaluate_scan(
         eval_seconds=time.perf_counter() - start,
         n_model_calls=n_calls,
         closest_third_atom_angstrom=geometry.closest_third_atom_angstrom() if record_collisions else None,
+        evaluated=None if only is None else np.asarray(only, bool).copy(),
     )
 
 

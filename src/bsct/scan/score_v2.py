@@ -99,14 +99,19 @@ class BondAnalysisV2:
 
 def collision_guard(curve: ScanCurve, fraction: float) -> np.ndarray:
     """(n,) bool: the points the scan still probes the bond (module docstring)."""
-    r = curve.r_angstrom
-    if curve.mode == "pair":
-        closest = curve.closest_third_atom_angstrom
-    else:
-        closest = curve.min_cross_distance_angstrom
+    return guard_mask(curve.mode, curve.r_angstrom, curve.closest_third_atom_angstrom,
+                      curve.min_cross_distance_angstrom, fraction)
+
+
+def guard_mask(mode: str, r_angstrom: np.ndarray, closest_third_angstrom: np.ndarray | None,
+               min_cross_angstrom: np.ndarray | None, fraction: float) -> np.ndarray:
+    """The collision guard from geometry alone (known before any model call, so the points it
+    excludes need not be evaluated): pair scans by the closest third atom, fragment scans by the
+    closest cross-fragment approach; all True when not known."""
+    closest = closest_third_angstrom if mode == "pair" else min_cross_angstrom
     if closest is None:
-        return np.ones(len(r), bool)
-    return scored_mask(closest, r, fraction)
+        return np.ones(len(r_angstrom), bool)
+    return scored_mask(closest, r_angstrom, fraction)
 
 
 def _confirmer(refine: Refiner, curve: ScanCurve, h_angstrom: float):

@@ -105,8 +105,10 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     # bond_symmetry="all": the protocol registered "v2 defaults at this commit", when v2 still chose
     # among all bonds; choosing among symmetry-distinct ones came later and would change which
     # bond of a vacancy start is scanned (the v1 re-run below uses the same bonds either way)
+    # evaluate_unscored=True likewise, and because the v1 re-run below reads every point of the curve
     config = BSCTConfig(max_per_type=bsct["max_per_type"], seed=seed, scan_range=scan_range,
-                        refine_jumps=bsct["jump_refine"], score_version="v2", bond_symmetry="all")
+                        refine_jumps=bsct["jump_refine"], score_version="v2", bond_symmetry="all",
+                        evaluate_unscored=True)
     report = run_bsct(potential, list(frames), config, progress=False)
     cutoff = report.cutoff_angstrom
     types = [res.curve.bond_type for res in report.results]
