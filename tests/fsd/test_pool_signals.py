@@ -43,8 +43,11 @@ def test_fsd_workers_die_with_their_parent(tmp_path, sig, code, word):
     src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(tmp_path)])}
     out = tmp_path / "out"
+    # SIGINT back to its default in the child: a test run started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "bsct.cli", "fsd", "--model", "slowcalc:make", "--workers", "2",
-                             "--out", str(out), "--no-plots"], env=env, stderr=subprocess.PIPE, text=True)
+                             "--out", str(out), "--no-plots"], env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     parent = psutil.Process(proc.pid)
     try:
         assert _pool_started(parent, 180), "the worker pool never started"
