@@ -43,6 +43,8 @@ from bsct.scan.runner import evaluate_scan  # noqa: E402
 
 
 def transformer():
+    """The paper-size Transformer (config ``final``: dim 64, 2 layers, k = 30, r_cut 6 Å), untrained,
+    float64 (timing does not depend on the weights)."""
     from bsct.model.config import named_config
     from bsct.model.transformer import TransformerMLIP
 

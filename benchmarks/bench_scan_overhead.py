@@ -33,6 +33,9 @@ import torch  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.calculators.calculator import Calculator  # noqa: E402
 
+from bench_calculator_reuse import raw_loop  # noqa: E402  (benchmarks/ is on the path when run as a script)
+from bench_crystal_cells import transformer  # noqa: E402
+
 from bsct.potentials.ase_adapters import CalculatorPotential  # noqa: E402
 from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, Configurations  # noqa: E402
 from bsct.registry import load_potential  # noqa: E402
@@ -41,31 +44,14 @@ from bsct.scan.geometry import ScanRange, build_scan  # noqa: E402
 from bsct.scan.runner import evaluate_scan  # noqa: E402
 
 
-def transformer():
-    """The paper-size Transformer (config ``final``: dim 64, 2 layers, k = 30, r_cut 6 Å), untrained,
-    float64 (timing does not depend on the weights)."""
-    from bsct.model.config import named_config
-    from bsct.model.transformer import TransformerMLIP
-
-    torch.manual_seed(0)
-    return TransformerMLIP(named_config("final", elements=(29,), dtype="float64")).eval()
-
-
 def raw_runner(potential, geometry):
     """A zero-argument function running the model alone on the scan's frames."""
     positions = geometry.positions_angstrom()
     if isinstance(potential, CalculatorPotential):
         factory = potential._calculator
 
-        def run_ase():
-            work = geometry.atoms.copy()
-            work.calc = factory if isinstance(factory, Calculator) else factory()
-            for p in positions:
-                work.positions = p
-                work.get_potential_energy()
-                work.get_forces()
-
-        return run_ase
+        make = (lambda: factory) if isinstance(factory, Calculator) else factory
+        return lambda: raw_loop(make, geometry.atoms, positions)
     frames = Configurations(geometry.atoms, positions)
     per_call = max(1, MAX_ATOMS_PER_CALL // len(geometry.atoms))
     batches = [frames.batch(lo, min(lo + per_call, len(positions))) for lo in range(0, len(positions), per_call)]

@@ -11,7 +11,6 @@ from bsct.data import ci_path
 from bsct.data.io import read_structures
 from bsct.potentials import AtomsBatch
 from bsct.registry import load_potential
-from bsct.runs import BadInput
 from bsct.testing import check_potential
 
 

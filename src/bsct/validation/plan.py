@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bsct.runs import cached_step, safe_name
+from bsct.runs import safe_name
 from bsct.validation import steps
 from bsct.validation.protocol import Protocol
 from bsct.validation.zoo import Zoo, ZooPotential, size_key
