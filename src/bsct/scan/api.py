@@ -29,7 +29,7 @@ from bsct.runs import check_resume, fingerprint, versions, write_json
 from bsct.scan.bonds import BondSelection, select_bonds
 from bsct.scan.geometry import CELL_RULES, ScanGeometry, ScanRange, build_scan
 from bsct.scan.runner import MAX_ATOMS_PER_CALL, ScanCurve, evaluate_points, evaluate_scan
-from bsct.scan.score_v2 import BondAnalysisV2, analyse_bond_v2, guard_mask
+from bsct.scan.score_v2 import BondAnalysisV2, analyse_bond_v2
 
 log = logging.getLogger(__name__)
 
@@ -354,15 +354,9 @@ def run_bsct(
             resumed_seconds += curve.eval_seconds
             bar.update(len(curve.r_angstrom))
         else:
-            only = None
-            if v2 and not config.evaluate_unscored:
-                only = guard_mask(geometry.mode, geometry.r_angstrom, geometry.closest_third_atom_angstrom(),
-                                  geometry.min_cross_distance_angstrom(), config.collision_fraction)
-                only = None if only.all() else only
+            skip_unscored = v2 and not config.evaluate_unscored
             curve = evaluate_scan(potential, geometry, config.max_atoms_per_call, record_collisions=v2,
-                                  on_chunk=bar.update, only=only)
-            if only is not None:
-                bar.update(int((~only).sum()))  # the points the guard excluded, not evaluated
+                                  on_chunk=bar.update, guard_fraction=config.collision_fraction if skip_unscored else None)
             curve.run_fingerprint = run_fp
             if path is not None:
                 curve.save(path)

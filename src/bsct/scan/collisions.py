@@ -89,3 +89,13 @@ def scored_mask(closest_angstrom, partner_r_angstrom, fraction: float = 0.5) -> 
     stop = start + bad_after[0] if len(bad_after) else len(r)
     mask[start:stop] = True
     return mask
+
+
+def guard_mask(mode: str, r_angstrom, closest_third_angstrom, min_cross_angstrom, fraction: float) -> np.ndarray:
+    """(n_points,) bool, the collision guard from geometry alone (known before any model call, so
+    the points it excludes need not be evaluated): pair scans by the closest third atom, fragment
+    scans by the closest cross-fragment approach; all True when that distance is not known."""
+    closest = closest_third_angstrom if mode == "pair" else min_cross_angstrom
+    if closest is None:
+        return np.ones(len(r_angstrom), bool)
+    return scored_mask(closest, r_angstrom, fraction)

@@ -13,6 +13,7 @@ import numpy as np
 from bsct.potentials.evaluate import MAX_ATOMS_PER_CALL, Configurations, evaluate
 from bsct.potentials.protocol import BatchedPotential
 from bsct.runs import write_npz
+from bsct.scan.collisions import guard_mask
 from bsct.scan.geometry import ScanGeometry
 
 log = logging.getLogger(__name__)
@@ -126,20 +127,30 @@ def evaluate_scan(
     max_atoms_per_call: int = MAX_ATOMS_PER_CALL,
     record_collisions: bool = False,
     on_chunk: Callable[[int], None] | None = None,
-    only: np.ndarray | None = None,
+    guard_fraction: float | None = None,
 ) -> ScanCurve:
-    """Energies and forces at every scan point (or at the ``only`` mask's points, the others
-    NaN and not failures), ``max_atoms_per_call`` atoms per model call.
+    """Energies and forces at every scan point, ``max_atoms_per_call`` atoms per model call.
 
     Failed or non-finite points are NaN and listed in ``errors``, one line per point.
     ``record_collisions``: also record, in pair mode, each point's closest approach of a moving
     atom to a third atom (BSCT v2's collision guard; v1 curves stay as they were).
+    ``guard_fraction``: evaluate only the points the collision guard at this fraction will score
+    (:func:`bsct.scan.collisions.guard_mask`, geometry alone); the others stay NaN, are marked in
+    ``evaluated`` and are not failures.
     ``on_chunk(n_points_done)`` after each call moves a progress bar within the bond.
     """
     r = geometry.r_angstrom
     start = time.perf_counter()
+    cross = geometry.min_cross_distance_angstrom()
+    closest = geometry.closest_third_atom_angstrom() if record_collisions or guard_fraction is not None else None
+    only = None
+    if guard_fraction is not None:
+        only = guard_mask(geometry.mode, r, closest, cross, guard_fraction)
+        only = None if only.all() else only
     per_call = max(1, max_atoms_per_call // max(len(geometry.atoms), 1))
     energy, forces, failures, n_calls = evaluate_chunked(potential, geometry, per_call, on_chunk, only)
+    if only is not None and on_chunk is not None:
+        on_chunk(int((~only).sum()))  # the points not evaluated, so a progress bar still ends full
     errors = [f"point {k} at r={r[k]:.4f} Å: {msg}" for k, msg in failures.items()]
     if errors:
         log.warning("bond %s of structure %d: %d of %d points failed, first: %s",
@@ -157,12 +168,12 @@ def evaluate_scan(
         forces_ev_per_angstrom=forces,
         dx_dr=geometry.dx_dr.copy(),
         r0_angstrom=bond.r0_angstrom,
-        min_cross_distance_angstrom=geometry.min_cross_distance_angstrom(),
+        min_cross_distance_angstrom=cross,
         errors=errors,
         eval_seconds=time.perf_counter() - start,
         n_model_calls=n_calls,
-        closest_third_atom_angstrom=geometry.closest_third_atom_angstrom() if record_collisions else None,
-        evaluated=None if only is None else np.asarray(only, bool).copy(),
+        closest_third_atom_angstrom=closest if record_collisions else None,
+        evaluated=only,
     )
 
 

@@ -32,7 +32,7 @@ from bsct.metrics.consistency import true_runs
 from bsct.metrics.floors import Detection, FloorsV2
 from bsct.metrics.merge import MergedArtifact
 from bsct.metrics.scan_metrics import Refiner, confirm_jump
-from bsct.scan.collisions import scored_mask
+from bsct.scan.collisions import guard_mask
 from bsct.scan.runner import ScanCurve
 
 log = logging.getLogger(__name__)
@@ -101,17 +101,6 @@ def collision_guard(curve: ScanCurve, fraction: float) -> np.ndarray:
     """(n,) bool: the points the scan still probes the bond (module docstring)."""
     return guard_mask(curve.mode, curve.r_angstrom, curve.closest_third_atom_angstrom,
                       curve.min_cross_distance_angstrom, fraction)
-
-
-def guard_mask(mode: str, r_angstrom: np.ndarray, closest_third_angstrom: np.ndarray | None,
-               min_cross_angstrom: np.ndarray | None, fraction: float) -> np.ndarray:
-    """The collision guard from geometry alone (known before any model call, so the points it
-    excludes need not be evaluated): pair scans by the closest third atom, fragment scans by the
-    closest cross-fragment approach; all True when not known."""
-    closest = closest_third_angstrom if mode == "pair" else min_cross_angstrom
-    if closest is None:
-        return np.ones(len(r_angstrom), bool)
-    return scored_mask(closest, r_angstrom, fraction)
 
 
 def _confirmer(refine: Refiner, curve: ScanCurve, h_angstrom: float):
