@@ -156,11 +156,15 @@ def test_bad_system_stops_the_run_unless_skipped_and_is_then_listed(sample_copy)
 
 
 def test_a_batched_spec_fans_out_over_workers_with_the_same_numbers(sample_copy, tmp_path):
-    # a SPEC reaches each worker as text and is loaded there; a live batched model stays in process
-    one = run_fsd("morse", sample_copy, None, workers=1, progress=False)
-    two = run_fsd("morse", sample_copy, None, workers=2, progress=False)
-    live = run_fsd(Morse(), sample_copy, None, workers=2, progress=False)
-    assert (one["timings"]["workers"], two["timings"]["workers"], live["timings"]["workers"]) == (1, 2, 1)
+    # a SPEC reaches each worker as text and is loaded there; a live batched model stays in process.
+    # 400 atoms per call: each system (~100 frames of 5-6 atoms) is a group of its own, so two tasks
+    small = 400
+    assert len(fsd_run._groups(system_dirs(sample_copy), small)) == 2
+    one = run_fsd("morse", sample_copy, None, workers=1, progress=False, max_atoms_per_call=small)
+    two = run_fsd("morse", sample_copy, None, workers=2, progress=False, max_atoms_per_call=small)
+    live = run_fsd(Morse(), sample_copy, None, workers=2, progress=False, max_atoms_per_call=small)
+    together = run_fsd("morse", sample_copy, None, workers=2, progress=False)  # one group: nothing to split
+    assert [r["timings"]["workers"] for r in (one, two, live, together)] == [1, 2, 1, 1]
     for name, row in one["systems"].items():
         for key in METRIC_KEYS:
             assert two["systems"][name][key] == pytest.approx(row[key], rel=1e-12), (name, key)

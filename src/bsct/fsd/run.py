@@ -310,8 +310,8 @@ def run_fsd(
     one_frame_calls = isinstance(probe, CalculatorPotential)
     # a batched potential reaches a worker only as its SPEC: a live model may hold threads or
     # state that does not survive pickling, and loading it per worker costs seconds, not minutes
-    use_pool = workers > 1 and len(pending) > 1 and (one_frame_calls or isinstance(model, str))
     groups = [[p] for p in pending] if one_frame_calls else _groups(pending, max_atoms_per_call)
+    use_pool = workers > 1 and len(groups) > 1 and (one_frame_calls or isinstance(model, str))
     if use_pool:
         try:
             pickle.dumps(model)
