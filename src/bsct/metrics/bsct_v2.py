@@ -174,7 +174,7 @@ def analyse_arrays_v2(
     rough_floors = floors
     if n_atoms is not None:
         rough_floors = dataclasses.replace(floors, roughness_energy_floor_ev=max(
-            floors.roughness_energy_floor_ev, 3.0 * float32_sum_noise_ev(e[inc & finite], n_atoms)))
+            floors.roughness_energy_floor_ev, 3.0 * float32_sum_noise_ev(e[scored], n_atoms)))
     n_scored = int(scored.sum())
 
     # Non-finite points inside the included range: one artifact per run.
@@ -225,10 +225,10 @@ def analyse_arrays_v2(
         far = None if far_mask is None else np.asarray(far_mask, bool)[start:stop]
         detections += residual_force(rs, fs, sig_f, cutoff_angstrom, far, floors)
 
+    detections = [d for d in detections if d.kind not in drop_kinds]  # before confirm: no re-scan for a dropped kind
     if confirm is not None:
         checked = (confirm(d) if d.kind in CONFIRMABLE_KINDS else d for d in detections)
         detections = [d for d in checked if d is not None]
-    detections = [d for d in detections if d.kind not in drop_kinds]
     merged = merge_detections(detections, h, floors.merge_points, bond_label, bond_type)
     r_sc, e_sc = r[scored], e[scored]
     weighted = []
@@ -236,7 +236,7 @@ def analyse_arrays_v2(
         de = energy_above_minimum_ev(r_sc, e_sc, m.r_angstrom, e_min) if n_scored else 0.0
         weighted.append(m.with_severity(de, boltzmann_weight(de, temperature_k)))
     score = float(sum(artifact_strength(m) for m in weighted))
-    weighted_score = float(sum(m.weight * artifact_strength(m) for m in weighted))
+    weighted_score = weighted_score_at(weighted, temperature_k)
     rng = (float(r[scored][0]), float(r[scored][-1])) if scored.any() else (float("nan"), float("nan"))
     return ScanAnalysisV2(weighted, score, weighted_score, temperature_k,
                           float(r[eq]) if scored.any() else float("nan"), e_min, rng, n_scored, noises, detections)

@@ -104,8 +104,8 @@ def find_steps(kind: str, r_angstrom, values, noise_local, floor: float, unit: s
     out: list[Detection] = []
     taken: list[int] = []
     rejected: list[int] = []
+    prof = step_profile(r, y, noise_local, floor, unit, floors)  # recomputed only when y changes
     while len(out) < max_events and len(rejected) <= max_events:
-        prof = step_profile(r, y, noise_local, floor, unit, floors)
         excess = prof.excess.copy()
         for k0 in taken:
             excess[max(0, k0 - floors.merge_points): k0 + floors.merge_points + 1] = 0.0
@@ -113,7 +113,8 @@ def find_steps(kind: str, r_angstrom, values, noise_local, floor: float, unit: s
         if excess.max() <= 0:
             break
         k = int(np.argmax(excess))
-        allowance = max(float(prof.allowance[k]), resolution_after_removal(r, y, k, prof, noise_local, floor, unit, floors))
+        removed, after = resolution_after_removal(r, y, k, prof, noise_local, floor, unit, floors)
+        allowance = max(float(prof.allowance[k]), removed)
         need = float(prof.threshold[k] + allowance)
         if abs(prof.step[k]) <= need:
             rejected.append(k)
@@ -124,13 +125,15 @@ def find_steps(kind: str, r_angstrom, values, noise_local, floor: float, unit: s
                              float(prof.step[k])))
         taken.append(k)
         y[k + 1:] -= prof.step[k]
+        prof = after  # the profile of y with this step removed, computed for the allowance above
     return sorted(out, key=lambda d: d.r_angstrom)
 
 
 def resolution_after_removal(r, y, k: int, prof: StepProfile, noise_local, floor: float, unit: str,
-                             floors: FloorsV2 = FloorsV2()) -> float:
+                             floors: FloorsV2 = FloorsV2()) -> tuple[float, StepProfile]:
     """The largest resolution allowance within ±``WINDOW_POINTS``/2 intervals of k once the
-    candidate step J_k is taken out of y.
+    candidate step J_k is taken out of y, and the step profile of y without it (which
+    :func:`find_steps` goes on with when the step stands).
 
     The two-degree difference J⁽³⁾ − J⁽⁵⁾ is a smooth function of the place on a smooth curve and
     can pass through 0 on a steep wall the grid barely resolves (SevenNet-0's O–H wall at
@@ -143,8 +146,9 @@ def resolution_after_removal(r, y, k: int, prof: StepProfile, noise_local, floor
     half = WINDOW_POINTS // 2
     z = np.array(y, float)
     z[k + 1:] -= prof.step[k]
-    around = step_profile(r, z, noise_local, floor, unit, floors).allowance[max(0, k - half): k + half + 1]
-    return float(np.nanmax(around)) if np.isfinite(around).any() else 0.0
+    after = step_profile(r, z, noise_local, floor, unit, floors)
+    around = after.allowance[max(0, k - half): k + half + 1]
+    return (float(np.nanmax(around)) if np.isfinite(around).any() else 0.0), after
 
 
 def remove_steps(r_angstrom, values, steps: list[Detection]) -> np.ndarray:
