@@ -123,6 +123,8 @@ def symmetry_classes(atoms: Atoms, bonds: list[Bond], symprec_angstrom: float = 
     if sym is None or len(sym["rotations"]) < 2:
         return labels
     index = {(b.i, b.j, b.shift_idx): k for k, b in enumerate(bonds)}
+    ends = np.array([(b.i, b.j) for b in bonds])
+    shift_idx = np.array([b.shift_idx for b in bonds])
 
     def root(k: int) -> int:
         while labels[k] != k:
@@ -130,7 +132,7 @@ def symmetry_classes(atoms: Atoms, bonds: list[Bond], symprec_angstrom: float = 
             k = labels[k]
         return k
 
-    for rot, trans in zip(sym["rotations"], sym["translations"]):
+    for rot, trans in _generators(sym["rotations"], sym["translations"]):
         moved = frac @ rot.T + trans  # where the operation puts each atom, fractional
         diff = moved[:, None, :] - frac[None, :, :]
         dist = np.linalg.norm((diff - np.round(diff)) @ cell, axis=-1)
@@ -139,16 +141,29 @@ def symmetry_classes(atoms: Atoms, bonds: list[Bond], symprec_angstrom: float = 
                 or (atoms.numbers[perm] != atoms.numbers).any():
             continue  # not an operation of these positions at our tolerance: merge nothing by it
         offset = np.round(moved - frac[perm]).astype(int)  # lattice vector the atom lands in
-        for k, b in enumerate(bonds):
-            shift = offset[b.j] + rot @ np.asarray(b.shift_idx) - offset[b.i]
+        shifts = offset[ends[:, 1]] + shift_idx @ rot.T - offset[ends[:, 0]]
+        for k, (b, shift) in enumerate(zip(bonds, shifts.tolist())):
             i2, j2 = int(perm[b.i]), int(perm[b.j])
-            key = (i2, j2, tuple(int(x) for x in shift))
+            key = (i2, j2, tuple(shift))
             if key not in index:  # the same bond seen from j: (j, i, -shift)
                 key = (j2, i2, tuple(int(-x) for x in shift))
             if key in index and abs(bonds[index[key]].r0_angstrom - b.r0_angstrom) < 10 * symprec_angstrom:
                 a, c = root(k), root(index[key])
                 labels[max(a, c)] = min(a, c)
     return [root(k) for k in range(len(bonds))]
+
+
+def _generators(rotations, translations):
+    """Operations that generate the space group: one per distinct rotation and every pure
+    translation (any (R, t) is a pure translation times the kept (R, t_R)). Classes are orbits, so
+    generators merge the same bonds as the whole group, at a fraction of the operations (a perfect
+    108-atom fcc cell: 156 of 5,184)."""
+    seen: set[bytes] = set()
+    for rot, trans in zip(rotations, translations):
+        pure = not (rot - np.eye(3, dtype=rot.dtype)).any()
+        if pure or rot.tobytes() not in seen:
+            seen.add(rot.tobytes())
+            yield rot, trans
 
 
 @dataclass(frozen=True)
