@@ -39,19 +39,19 @@ def test_spec_equals_nequips_own_ase_calculator():
     from zoo_models import assert_equals_calculator, tiny_nequip
 
     path = tiny_nequip("nequip")[-1]
+    before = torch.get_default_dtype()
     potential = load_potential(f"nequip:{path}")
     assert potential.cutoff_angstrom == 4.5 and potential.supported_elements == {"Cu"}
     frames = _cu_frames()
     batch = AtomsBatch.from_atoms(frames)
     out = potential(batch, compute_stress=True)
-    before = torch.get_default_dtype()
+    assert torch.get_default_dtype() == before  # loading and calling nequip leave the process as it was
     torch.set_default_dtype(torch.float64)  # the dtype nequip's own set-up leaves (our adapter pins it per call)
     try:
         calc = NequIPCalculator._from_saved_model(str(path), chemical_species_to_atom_type_map=True)
         assert_equals_calculator(out, batch, frames, calc, stress_atol=1e-8, periodic_stress_only=True)
     finally:
         torch.set_default_dtype(before)
-    assert torch.get_default_dtype() == before  # loading and calling nequip leave the process as it was
 
 
 @pytest.mark.parametrize("model", ["nequip", pytest.param("allegro", marks=pytest.mark.slow)])

@@ -39,6 +39,8 @@ from bsct.metrics.validation_stats import (
 )
 
 OUTCOMES = {"any_failure": "", "conservation_failure": "conservation", "structural_failure": "structural"}
+#: the outcome of the registered permutation test (protocol.toml [analysis] permutation.statistic)
+PERMUTED_OUTCOME = "any_failure"
 """Binary outcome column -> the replica ``failure_class`` it counts ("" = any failure)."""
 
 PRIMARY = ("bsct_v2_at_T", "short_nve")
@@ -56,7 +58,9 @@ class OutcomeMeasures:
 
     auc: Bootstrapped
     c_index: Bootstrapped
-    permutation_p: float
+    permutation_p: float | None
+    """The registered permutation test's p (``AUC(any_failure)``); None for the other outcomes,
+    which the protocol does not test (10,000 shuffles each would be spent on nothing)."""
     n_units: int
     n_positive: int
 
@@ -219,7 +223,7 @@ def half_measures(units: pd.DataFrame, replicas: pd.DataFrame, split: str, *, n_
         have = u[np.isfinite(u[f"pred:{p}"].to_numpy(float))]
         outcomes = {o: OutcomeMeasures(boot[f"auc|{p}|{o}"], boot[f"c|{p}|{o}"],
                                        permutation_p(u, f"pred:{p}", o, permutation_strata, n_permutations,
-                                                     permutation_seed),
+                                                     permutation_seed) if o == PERMUTED_OUTCOME else None,
                                        len(have), int(have[o].astype(bool).sum()))
                     for o in OUTCOMES}
         rho = spearman_within(u[f"pred:{p}"], u["failure_fraction"], stratum_labels(u))

@@ -390,11 +390,3 @@ def confusion(pred, label, threshold: float) -> Confusion | None:
     verdict, truth = pred[ok] >= threshold, label[ok]
     return Confusion(float(threshold), int(np.sum(verdict & truth)), int(np.sum(verdict & ~truth)),
                      int(np.sum(~verdict & ~truth)), int(np.sum(~verdict & truth)), int(np.sum(~ok)))
-
-
-
-def analyse(units: pd.DataFrame, replicas: pd.DataFrame, analysis: Mapping, **overrides):
-    """The study's pre-registered analysis: :func:`bsct.metrics.validation_analysis.analyse`."""
-    from bsct.metrics.validation_analysis import analyse as run
-
-    return run(units, replicas, analysis, **overrides)

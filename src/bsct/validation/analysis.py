@@ -86,8 +86,8 @@ def _read_tables(units_csv: Path, replicas_csv: Path):
 
 
 def _analyse(units, replicas, p: Protocol):
-    """The pre-registered analysis (bsct.metrics.validation_stats.analyse) of the two tables."""
-    from bsct.metrics.validation_stats import analyse
+    """The pre-registered analysis (bsct.metrics.validation_analysis.analyse) of the two tables."""
+    from bsct.metrics.validation_analysis import analyse
 
     return analyse(units, replicas, p.raw), "done"
 
