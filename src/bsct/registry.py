@@ -127,16 +127,12 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
     ASE calculator one structure per call (float32 only; equal to the native float32 values).
 
     ``model`` may instead be a CHGNet file chgnet wrote (``*.pth.tar``, e.g. one trained from scratch
-    by :func:`bsct.train.external_chgnet.train_chgnet`): batched, cutoff read from the model."""
+    by :func:`bsct.train.external_chgnet.train_chgnet`): the same native path, cutoff read from the model."""
     try:
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
-    if str(model).endswith(".pth.tar") or Path(model).is_file():
-        from bsct.potentials.chgnet_model import CHGNetFilePotential
-
-        return CHGNetFilePotential(model)
     from bsct.potentials.chgnet_native import DTYPES, CHGNetPotential
 
     native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
@@ -147,7 +143,8 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
         raise ValueError("chgnet: its ASE calculator runs in float32 only (drop ase=True for dtype=float64)")
     from bsct.potentials.ase_adapters import CalculatorPotential
 
-    net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
+    net = CHGNet.from_file(str(model)) if Path(model).is_file() else CHGNet.load(model_name=str(model), use_device="cpu",
+                                                                                 verbose=False)
     calc = CHGNetCalculator(net, use_device="cpu", check_cuda_mem=False, on_isolated_atoms="ignore")
     return CalculatorPotential(calc, cutoff_angstrom=native.cutoff_angstrom, name=f"CHGNet {model} (ASE)",
                                periodic_only=True, supported_elements=native.supported_elements)

@@ -5,6 +5,7 @@ extra). CHGNet runs in float32, so the tolerances are float32's.
 """
 
 import pytest
+import torch
 from ase import Atoms
 
 from bsct.data import ci_path
@@ -25,13 +26,18 @@ def test_spec_equals_chgnets_own_ase_calculator():
     from chgnet.model.dynamics import CHGNetCalculator
     from zoo_models import assert_equals_calculator, tiny_chgnet
 
-    potential = load_potential(f"chgnet:{tiny_chgnet()[-1]}")
+    from chgnet.model import CHGNet
+
+    path = tiny_chgnet()[-1]
+    potential = load_potential(f"chgnet:{path}")
     assert potential.cutoff_angstrom == 4.5 and potential.supported_elements == {29}
     frames = _cu_frames()[:2]
     batch = AtomsBatch.from_atoms(frames)
     out = potential(batch, compute_stress=True)
-    calc = CHGNetCalculator(potential.model, use_device="cpu")
+    calc = CHGNetCalculator(CHGNet.from_file(str(path)), use_device="cpu")  # chgnet's own reading of the file
     assert_equals_calculator(out, batch, frames, calc, stress_atol=1e-7)
+    f64 = load_potential(f"chgnet:{path}[dtype=float64]")  # the SPEC's options reach a model file too
+    assert f64.dtype == torch.float64 and f64(batch).energy_ev.dtype == torch.float64
 
 
 def test_conformance_batched_invariant_and_conservative():

@@ -13,9 +13,12 @@ image shifts in float64 (the neighbour search is float64 in both).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import chemical_symbols
 
 from bsct.potentials.ase_adapters import in_vacuum_box
 from bsct.potentials.evaluate import chunks
@@ -34,6 +37,29 @@ def torch_dtype(name: str | torch.dtype) -> torch.dtype:
     return DTYPES[name]
 
 
+def _load(model: str | Path):
+    """(CHGNet, name label, supported atomic numbers) of a pretrained name or a chgnet model file."""
+    from chgnet.model import CHGNet
+
+    path = Path(model)
+    if not (str(model).endswith(".pth.tar") or path.is_file()):
+        return CHGNet.load(model_name=str(model), use_device="cpu", verbose=False), str(model), ALL_ELEMENTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such CHGNet model file (a .pth.tar written by chgnet)")
+    try:
+        net = CHGNet.from_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - any file that is not a CHGNet model
+        raise ValueError(f"{path}: not a CHGNet model file ({type(exc).__name__}: {exc})") from exc
+    weights = net.composition_model.state_dict().get("fc.weight")
+    fitted = frozenset(int(z) + 1 for z in np.flatnonzero(weights.detach().numpy().ravel())) \
+        if weights is not None else ALL_ELEMENTS
+    return net, path.name, fitted
+
+
+#: CHGNet's atom embedding has 94 rows, H to Pu
+ALL_ELEMENTS = frozenset(range(1, 95))
+
+
 class _AnglesNotUsedAfterThis(torch.nn.Module):
     """Stands in for CHGNet's last angle update: its output feeds no later layer (the last atom
     convolution reads atom and bond features only), so computing it only costs time."""
@@ -43,11 +69,15 @@ class _AnglesNotUsedAfterThis(torch.nn.Module):
 
 
 class CHGNetPotential:
-    """A pretrained CHGNet (``0.3.0``, ``0.2.0``, ``r2scan``) behind the batched protocol.
+    """A CHGNet behind the batched protocol: pretrained (``0.3.0``, ``0.2.0``, ``r2scan``) or a model
+    file chgnet wrote (``*.pth.tar``, e.g. trained from scratch by
+    :func:`bsct.train.external_chgnet.train_chgnet`; read by ``CHGNet.from_file``).
 
     Crystal-only like CHGNet itself: molecules are put in a vacuum box
     (:func:`~bsct.potentials.ase_adapters.in_vacuum_box`). ``cutoff_angstrom`` defaults to the
-    model's atom-graph cutoff (6 Å for 0.3.0 and r2scan, 5 Å for 0.2.0).
+    model's atom-graph cutoff (6 Å for 0.3.0 and r2scan, 5 Å for 0.2.0). ``supported_elements``:
+    H to Pu for the pretrained models; for a file, those its composition model (``AtomRef``) was
+    fitted with, when it records them (others give a ValueError).
 
     A call's structures go through the model in groups of at most ``max_edges_per_call`` graph
     edges plus angles (at least one structure each): batching pays for small structures (a dimer
@@ -56,14 +86,11 @@ class CHGNetPotential:
     """
 
     conservative = True
-    periodic_only = True
 
-    def __init__(self, model: str = "0.3.0", dtype: str | torch.dtype = "float32",
+    def __init__(self, model: str | Path = "0.3.0", dtype: str | torch.dtype = "float32",
                  cutoff_angstrom: float | None = None, max_edges_per_call: int = 3000):
-        from chgnet.model import CHGNet
-
         self.dtype = torch_dtype(dtype)
-        net = CHGNet.load(model_name=str(model), use_device="cpu", verbose=False)
+        net, label, self.supported_elements = _load(model)
         net.graph_converter.set_isolated_atom_response("ignore")  # a stretched bond may leave an atom alone
         net.eval().requires_grad_(False)
         if isinstance(net.angle_layers, torch.nn.ModuleList) and len(net.angle_layers):
@@ -74,8 +101,14 @@ class CHGNetPotential:
         self.cutoff_angstrom = float(cutoff_angstrom if cutoff_angstrom is not None
                                      else net.graph_converter.atom_graph_cutoff)
         suffix = "" if self.dtype == torch.float32 else " (float64)"
-        self.name = f"CHGNet {model}{suffix}"
-        self.supported_elements = frozenset(range(1, 95))  # its atom embedding has 94 rows, H to Pu
+        self.name = f"CHGNet {label}{suffix}"
+
+    def _check_elements(self, batch: AtomsBatch) -> None:
+        unknown = sorted({int(z) for z in torch.unique(batch.atomic_numbers)} - self.supported_elements)
+        if unknown:
+            fitted = ", ".join(chemical_symbols[z] for z in sorted(self.supported_elements))
+            raise ValueError(f"{self.name} was fitted on {fitted} only; "
+                             f"it cannot evaluate {', '.join(chemical_symbols[z] for z in unknown)}")
 
     def _graph(self, atoms: Atoms):
         """The model's own CrystalGraph of ``atoms``, its coordinates in this adapter's dtype."""
@@ -91,6 +124,7 @@ class CHGNetPotential:
         return graph
 
     def __call__(self, batch: AtomsBatch, compute_stress: bool = False) -> PotentialOutput:
+        self._check_elements(batch)
         structures = [in_vacuum_box(a, self.cutoff_angstrom, self.name) for a in batch.to_atoms()]
         graphs = [self._graph(a) for a in structures]
         sizes = np.array([len(g.atom_graph) + len(g.bond_graph) for g in graphs])  # edges + angles
