@@ -26,8 +26,10 @@ import re
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from bsct.potentials.ase_adapters import as_batched
-from bsct.potentials.protocol import BatchedPotential
+from bsct.potentials.protocol import BatchedPotential, torch_dtype
 from bsct.runs import BadInput, file_sha256
 
 log = logging.getLogger(__name__)
@@ -133,13 +135,13 @@ def _chgnet(model: str = "0.3.0", cutoff_angstrom: float | None = None, dtype: s
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise _missing("chgnet") from exc
-    from bsct.potentials.chgnet_native import DTYPES, CHGNetPotential
+    from bsct.potentials.chgnet_native import CHGNetPotential
 
     native = CHGNetPotential(model, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
                              max_edges_per_call=max_edges_per_call)
     if not ase:
         return native
-    if native.dtype != DTYPES["float32"]:
+    if native.dtype != torch.float32:
         raise ValueError("chgnet: its ASE calculator runs in float32 only (drop ase=True for dtype=float64)")
     from bsct.potentials.ase_adapters import CalculatorPotential
 
@@ -160,14 +162,13 @@ def _sevennet(model: str = "7net-0", cutoff_angstrom: float | None = None, modal
         from sevenn.calculator import SevenNetCalculator
     except ImportError as exc:
         raise _missing("sevenn") from exc
-    from bsct.potentials.chgnet_native import DTYPES
     from bsct.potentials.sevennet_native import SevenNetPotential
 
     native = SevenNetPotential(model, modal=modal, dtype=dtype, cutoff_angstrom=cutoff_angstrom,
                                max_edges_per_call=max_edges_per_call)
     if not ase:
         return native
-    if native.dtype != DTYPES["float32"]:
+    if native.dtype != torch.float32:
         raise ValueError("sevennet: its ASE calculator runs in float32 only (drop ase=True for dtype=float64)")
     from bsct.potentials.ase_adapters import CalculatorPotential
 
@@ -257,12 +258,10 @@ def _checkpoint_options(spec: str) -> tuple[str, dict]:
     unknown = sorted(set(kwargs) - {"dtype"})
     if unknown:
         raise BadInput(f"model {spec!r}: a checkpoint takes only dtype=float32|float64, not {', '.join(unknown)}")
-    import torch
-
-    names = {"float32": torch.float32, "float64": torch.float64}
-    if kwargs.get("dtype", "float64") not in names:
-        raise BadInput(f"model {spec!r}: dtype must be float32 or float64, not {kwargs['dtype']!r}")
-    return match["path"], {"dtype": names[kwargs.get("dtype", "float64")]}
+    try:
+        return match["path"], {"dtype": torch_dtype(kwargs.get("dtype", "float64"))}
+    except ValueError as exc:
+        raise BadInput(f"model {spec!r}: {exc}") from exc
 
 
 def spec_with_charge(spec: str, charge: int) -> str | None:

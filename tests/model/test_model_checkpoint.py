@@ -122,5 +122,5 @@ def test_checkpoint_spec_takes_a_dtype_and_nothing_else(tiny, tmp_path):
     assert potential_identity(path + "[dtype=float32]")["sha256"] == potential_identity(path)["sha256"]
     with pytest.raises(BadInput, match="only dtype"):
         load_potential(path + "[temperature=2]")
-    with pytest.raises(BadInput, match="float32 or float64"):
+    with pytest.raises(BadInput, match="dtype must be one of float32, float64"):
         load_potential(path + "[dtype=float16]")

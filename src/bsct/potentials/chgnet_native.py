@@ -22,19 +22,7 @@ from ase.data import chemical_symbols
 
 from bsct.potentials.ase_adapters import in_vacuum_box
 from bsct.potentials.evaluate import chunks
-from bsct.potentials.protocol import AtomsBatch, PotentialOutput
-
-#: dtype names a SPEC can give (``chgnet:0.3.0[dtype=float64]``)
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def torch_dtype(name: str | torch.dtype) -> torch.dtype:
-    """``"float32"`` / ``"float64"`` (or a torch dtype) as a torch dtype; anything else is refused."""
-    if isinstance(name, torch.dtype) and name in DTYPES.values():
-        return name
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
-    return DTYPES[name]
+from bsct.potentials.protocol import AtomsBatch, PotentialOutput, torch_dtype
 
 
 def _load(model: str | Path):

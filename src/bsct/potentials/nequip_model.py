@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bsct.potentials.protocol import AtomsBatch, PotentialOutput
+from bsct.potentials.protocol import AtomsBatch, PotentialOutput, torch_dtype
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _missing_nequip() -> ImportError:
@@ -94,8 +93,8 @@ class NequIPPotential:
             from nequip.nn import graph_model
         except ImportError as exc:
             raise _missing_nequip() from exc
-        if dtype is not None and dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+        if dtype is not None:
+            torch_dtype(dtype)  # float32 or float64, else a ValueError naming them
         if dtype is not None and path.name.endswith(".nequip.zip"):
             raise ValueError("dtype= applies to checkpoints (.ckpt); "
                              "a packaged model runs in the dtype it was packaged in")

@@ -202,3 +202,16 @@ def forces_and_stress_from_energy(
         energy, forces = energy.detach(), forces.detach()
         stress = stress.detach() if stress is not None else None
     return PotentialOutput(energy, forces, stress)
+
+
+#: dtype names a SPEC can give (``chgnet:0.3.0[dtype=float64]``, ``model.pt[dtype=float32]``)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def torch_dtype(name: str | torch.dtype) -> torch.dtype:
+    """``"float32"`` / ``"float64"`` (or a torch dtype) as a torch dtype; anything else is refused."""
+    if isinstance(name, torch.dtype) and name in DTYPES.values():
+        return name
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
+    return DTYPES[name]

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bsct.potentials.chgnet_native import torch_dtype
 from bsct.potentials.evaluate import chunks
-from bsct.potentials.protocol import AtomsBatch, PotentialOutput
+from bsct.potentials.protocol import AtomsBatch, PotentialOutput, torch_dtype
 
 #: SevenNet models whose weights ship in the sevenn 0.13 wheel (names as sevenn spells them)
 SHIPPED = ("7net-0", "7net-0_11July2024", "7net-0_22May2024", "7net-l3i5", "7net-mf-0")
