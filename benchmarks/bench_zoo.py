@@ -22,16 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bsct.data import ci_path
 from bsct.data.io import read_structures
-from bsct.potentials.evaluate import evaluate
 from bsct.potentials.protocol import AtomsBatch
 from bsct.registry import load_potential
 from bsct.train.external import train_nequip
 from bsct.train.external_chgnet import train_chgnet
+from bsct.train.loss import errors_by_group
 
 TRANSFORMER_SMALL = ["--set", "hidden_dim=32", "--set", "k_neighbors=16", "--set", "r_cut_angstrom=5.0",
                      "--set", "n_rbf=16"]
@@ -63,14 +62,13 @@ def train_all(system: str, out: Path, epochs: int, transformer_epochs: int) -> d
     return models
 
 
-def test_errors(potential, frames) -> dict[str, float]:
-    """Energy RMSE (meV/atom) and force RMSE (meV/Å) on ``frames`` against their labels."""
-    ev = evaluate(potential, frames)
-    n_atoms = np.array([len(a) for a in frames])
-    e_ref = np.array([a.get_potential_energy() for a in frames])
-    f_ref = np.concatenate([a.get_forces() for a in frames])
-    return {"energy_rmse_mev_per_atom": 1e3 * float(np.sqrt(np.mean(((ev.energy_ev - e_ref) / n_atoms) ** 2))),
-            "force_rmse_mev_per_angstrom": 1e3 * float(np.sqrt(np.mean((ev.forces_ev_per_angstrom - f_ref) ** 2)))}
+def n_parameters(potential) -> int:
+    """Weights of the torch module behind a potential (the Transformer is one; nequip's sits in
+    ``.model``, CHGNet's in ``._net``)."""
+    module = potential if isinstance(potential, torch.nn.Module) else getattr(potential, "model", None)
+    if not isinstance(module, torch.nn.Module):
+        module = potential._net
+    return sum(p.numel() for p in module.parameters())
 
 
 def time_interleaved(potentials: dict, frames, rounds: int) -> dict[str, float]:
@@ -100,7 +98,9 @@ def main(argv=None) -> int:
     test = read_structures(ci_path(args.system, "test"))
     potentials = {name: load_potential(m["spec"]) for name, m in models.items()}
     for name, pot in potentials.items():
-        models[name].update(test_errors(pot, test))
+        errors = errors_by_group(pot, test)[0]  # the training code's own error metrics
+        models[name].update({k: errors[k] for k in ("energy_rmse_mev_per_atom", "force_rmse_mev_per_angstrom")},
+                            n_parameters=n_parameters(pot))
     timing = time_interleaved(potentials, test, args.rounds)
     ref = timing["transformer final"]
     for name in models:
@@ -108,10 +108,10 @@ def main(argv=None) -> int:
     result = {"system": args.system, "n_test_structures": len(test), "n_test_atoms": sum(map(len, test)),
               "threads": 1, "models": models}
     (args.out / "bench_zoo.json").write_text(json.dumps(result, indent=1))
-    print(f"{'model':20s} {'epochs':>6s} {'train s':>8s} {'E RMSE meV/at':>13s} {'F RMSE meV/Å':>12s} "
+    print(f"{'model':20s} {'params':>7s} {'epochs':>6s} {'train s':>8s} {'E RMSE meV/at':>13s} {'F RMSE meV/Å':>12s} "
           f"{'µs/atom':>8s} {'x Transformer':>13s}")
     for name, m in models.items():
-        print(f"{name:20s} {m['epochs']:6d} {m['train_wall_s']:8.0f} {m['energy_rmse_mev_per_atom']:13.2f} "
+        print(f"{name:20s} {m['n_parameters']:7,d} {m['epochs']:6d} {m['train_wall_s']:8.0f} {m['energy_rmse_mev_per_atom']:13.2f} "
               f"{m['force_rmse_mev_per_angstrom']:12.1f} {m['us_per_atom']:8.0f} {m['cost_vs_transformer']:13.2f}")
     return 0
 
