@@ -32,16 +32,20 @@ CHGNET_SMALL = {"atom_fea_dim": 16, "bond_fea_dim": 16, "angle_fea_dim": 16, "nu
                 "bond_graph_cutoff": 3.0}
 
 
-def train_chgnet(data_path: str | Path, out_dir: str | Path, *, n_train: int | None = None, seed: int = 0,
-                 epochs: int = 10, checkpoints_at: Sequence[int] | None = None, val_path: str | Path | None = None,
+def train_chgnet(data_path: str | Path, out_dir: str | Path, *, model: str = "scratch", n_train: int | None = None,
+                 seed: int = 0, epochs: int = 10, checkpoints_at: Sequence[int] | None = None, val_path: str | Path | None = None,
                  n_val: int | None = 20, cutoff_angstrom: float = 4.5, batch_size: int = 4, lr: float = 3e-3,
                  force_weight: float = 1.0, hyper: dict | None = None, threads: int = 1) -> list[Path]:
     """Train a CHGNet from scratch with ``chgnet.trainer.Trainer`` on an extxyz file of ours.
 
     Arguments as :func:`bsct.train.external.train_nequip`; ``cutoff_angstrom`` is CHGNet's atom-graph
-    cutoff, ``hyper`` overrides :data:`CHGNET_SMALL`. Returns the checkpoints
+    cutoff, ``hyper`` overrides :data:`CHGNET_SMALL`; ``model`` names what is trained, ``"scratch"`` (a
+    CHGNet from random weights) the only one, as :func:`train_nequip` takes ``nequip``/``allegro``.
+    Returns the checkpoints
     ``out_dir/checkpoints/epochNNNN.pth.tar`` in epoch order, each a SPEC as ``chgnet:PATH``.
     """
+    if model != "scratch":
+        raise ValueError(f"train_chgnet trains a CHGNet from scratch only (model='scratch'), not {model!r}")
     data_path, val_path, checkpoints_at = run_inputs(data_path, val_path, epochs, checkpoints_at)
     out_dir = Path(out_dir)
     settings = {"trainer": "chgnet.trainer.Trainer", "model": "chgnet", "n_train": n_train, "seed": int(seed),

@@ -73,10 +73,8 @@ def train_external(training: Training, out_dir: Path, progress: bool = False) ->
         raise ValueError(f"protocol: [zoo.{training.arch}] needs epochs for the {training.family} trainer")
     # the package trainers keep checkpoints at finished-epoch counts, the protocol gives fractions
     epochs_at = [training.epochs if e is None else e for e in checkpoint_epochs(training.checkpoints_at, training.epochs)]
-    model = training.family.split("/", 1)[-1]
-    kwargs = {} if training.arch == "chgnet" else {"model": model}
-    paths = trainer(data_path, out_dir, n_train=None, seed=training.seed, epochs=training.epochs,
-                    checkpoints_at=epochs_at, **kwargs)
+    paths = trainer(data_path, out_dir, model=training.family.split("/", 1)[-1], n_train=None, seed=training.seed,
+                    epochs=training.epochs, checkpoints_at=epochs_at)
     prefix = TRAINERS[training.arch][1]
     return [f"{prefix}{p}" for p in paths]
 
