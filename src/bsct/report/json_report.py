@@ -103,7 +103,7 @@ def _detection(d) -> dict:
             "detail": d.detail}
 
 
-def _merged_artifact(m) -> dict:
+def merged_artifact(m) -> dict:
     """One v2 artifact: the primary (v1's fields), its threshold, strength, severity and evidence."""
     return {**dataclasses.asdict(m.artifact), "threshold": m.primary.threshold, "strength": artifact_strength(m),
             "energy_above_min_ev": m.energy_above_min_ev, "weight": m.weight,
@@ -139,7 +139,7 @@ def report_to_dict_v2(report) -> dict:
             "errors": c.errors,
             "eval_seconds": c.eval_seconds,
             "n_model_calls": c.n_model_calls,
-            "artifacts": [_merged_artifact(m) for m in a.merged],
+            "artifacts": [merged_artifact(m) for m in a.merged],
         })
     return clean_json({
         "schema": SCHEMA_V2,

@@ -77,12 +77,7 @@ class BSCTConfig:
     choice stays byte-identical), distinct under v2."""
 
     def __post_init__(self):
-        if self.score_version not in SCORE_VERSIONS:
-            raise ValueError(f"score_version must be one of {', '.join(SCORE_VERSIONS)}, not {self.score_version!r}")
-        if self.score_version == "v1" and self.temperature_k is not None:
-            raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
-        if self.temperature_k is not None and not self.temperature_k >= 0:
-            raise ValueError(f"temperature must be >= 0 K, not {self.temperature_k}")
+        check_score_version(self.score_version, self.temperature_k)
         if self.evaluate_unscored and self.score_version != "v2":
             raise ValueError("evaluate_unscored concerns BSCT v2's collision guard: v1 evaluates every point")
         if self.bond_symmetry not in ("auto", "distinct", "all"):
@@ -123,6 +118,16 @@ class BSCTConfig:
 
 
 SCORE_VERSIONS = ("v1", "v2")
+
+
+def check_score_version(score_version: str, temperature_k: float | None) -> None:
+    """A known score version, and a temperature (>= 0 K) only with v2: the checks of every entry point."""
+    if score_version not in SCORE_VERSIONS:
+        raise ValueError(f"score_version must be one of {', '.join(SCORE_VERSIONS)}, not {score_version!r}")
+    if score_version == "v1" and temperature_k is not None:
+        raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
+    if temperature_k is not None and not temperature_k >= 0:
+        raise ValueError(f"temperature must be >= 0 K, not {temperature_k}")
 _V2_FIELDS = ("score_version", "temperature_k", "collision_fraction", "floors", "cell_rule", "image_range_angstrom",
               "bond_symmetry", "evaluate_unscored")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BSCTConfig)}

@@ -29,7 +29,9 @@ from bsct.metrics.arena import diatomic_metrics
 from bsct.metrics.detectors import Tolerances
 from bsct.metrics.scan_metrics import ScanAnalysis, analyse_curve
 from bsct.potentials.protocol import BatchedPotential
+from bsct.report.json_report import merged_artifact
 from bsct.runs import check_resume, clean_json, versions, write_json
+from bsct.scan.api import check_score_version
 from bsct.scan.bonds import Bond, bond_type_of
 from bsct.scan.geometry import ScanGeometry
 from bsct.scan.runner import ScanCurve, evaluate_chunked, evaluate_points
@@ -297,14 +299,10 @@ def pair_record(result: DiatomicResult) -> dict:
         "model_seconds": c.eval_seconds,
         "n_model_calls": c.n_model_calls,
     }
-    if s and isinstance(s.analysis, BondAnalysisV2):  # v2: both scores and each artifact's evidence
+    if s and isinstance(s.analysis, BondAnalysisV2):  # v2: both scores and each artifact's evidence, as bsct scan's
         a2 = s.analysis
-        record.update(score_version="v2", bsct_weighted_score=a2.weighted_score, temperature_k=a2.temperature_k)
-        from bsct.metrics.bsct_v2 import artifact_strength
-
-        for rec, m in zip(record["artifacts"], a2.merged):
-            rec.update(threshold=m.primary.threshold, strength=artifact_strength(m), weight=m.weight,
-                       energy_above_min_ev=m.energy_above_min_ev, evidence=[d.kind for d in m.evidence])
+        record.update(score_version="v2", bsct_weighted_score=a2.weighted_score, temperature_k=a2.temperature_k,
+                      artifacts=[merged_artifact(m) for m in a2.merged])
     if c.n_failed_points:  # failed points are not scored; the score (if any) covers the rest only
         record["complete"] = False
     return record
@@ -409,10 +407,7 @@ def run_diatomics_to(
 
     if report_metric is not None and report_metric not in METRIC_NAMES + ("bsct_score",):
         raise ValueError(f"--metric {report_metric!r}: choose from {', '.join(METRIC_NAMES)}, bsct_score")
-    if score_version not in ("v1", "v2"):
-        raise ValueError(f"score_version must be v1 or v2, not {score_version!r}")
-    if score_version == "v1" and temperature_k is not None:
-        raise ValueError("a temperature weights BSCT v2 scores only: use score_version='v2' (--score-version v2)")
+    check_score_version(score_version, temperature_k)
     v2 = {"score_version": score_version, "temperature_k": temperature_k} if score_version == "v2" else {}
     t_start = time.perf_counter()
     out = Path(out_dir)
