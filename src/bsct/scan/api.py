@@ -135,10 +135,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(BSCTConfig)}
 
 @dataclass
 class BondResult:
-    """One scanned bond: the raw curve and what the detectors made of it."""
+    """One scanned bond: the raw curve, what the detectors made of it, and the frames it was
+    scanned in (to evaluate more points of it later, e.g. a refinement outside ``run_bsct``)."""
 
     curve: ScanCurve
     analysis: ScanAnalysis | BondAnalysisV2
+    geometry: ScanGeometry | None = None
 
 
 @dataclass
@@ -290,16 +292,6 @@ def _check_run_dir(out_dir: Path, config: BSCTConfig, model: str, identity: dict
     return curves_dir
 
 
-def scan_geometry(atoms, bond, config: "BSCTConfig", cutoff_angstrom: float | None,
-                  image_range_angstrom: float | None = None):
-    """The scan frames of ``bond`` exactly as :func:`run_bsct` builds them under ``config``
-    (cell rule by score version, collision guard, image range): for callers that re-evaluate a
-    scan's points, e.g. a jump refinement outside ``run_bsct``."""
-    return build_scan(atoms, bond, config.scan_range, cutoff_angstrom, config.mode, config.grow_cell,
-                      config.resolved_cell_rule, config.collision_fraction,
-                      config.image_range_angstrom or image_range_angstrom)
-
-
 def run_bsct(
     model,
     data,
@@ -348,7 +340,8 @@ def run_bsct(
                disable=not progress)  # advances chunk by chunk within a bond
     for bond in selection.bonds:
         bar.set_postfix_str(bond.label, refresh=False)
-        geometry = scan_geometry(structures[bond.structure_idx], bond, config, cutoff, image_range)
+        geometry = build_scan(structures[bond.structure_idx], bond, config.scan_range, cutoff, config.mode,
+                              config.grow_cell, config.resolved_cell_rule, config.collision_fraction, image_range)
         path = curves_dir / f"{bond.label}.npz" if curves_dir is not None else None
         curve = ScanCurve.load(path) if path is not None and resume and path.exists() else None
         if curve is not None and curve.run_fingerprint != run_fp:
@@ -378,7 +371,7 @@ def run_bsct(
         if refine is not None:
             model_seconds += refine.seconds
             n_calls += refine.calls
-        results.append(BondResult(curve, analysis))
+        results.append(BondResult(curve, analysis, geometry))
     bar.close()
     score, per_type = aggregate_scores(results, selection)
     report = BSCTReport(

@@ -93,7 +93,7 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     from bsct.metrics.detectors import Tolerances
     from bsct.metrics.scan_metrics import COMPONENTS, analyse_curve
     from bsct.registry import load_potential
-    from bsct.scan.api import BSCTConfig, run_bsct, scan_geometry
+    from bsct.scan.api import BSCTConfig, run_bsct
     from bsct.scan.geometry import ScanRange
     from bsct.scan.runner import evaluate_points
     from bsct.study.steps import NO_CUTOFF_TERM_ANGSTROM
@@ -113,11 +113,8 @@ def bsct_scores(spec: str, frames, bsct: dict, temperatures_k, seed: int = 0) ->
     cutoff = report.cutoff_angstrom
     types = [res.curve.bond_type for res in report.results]
     v1_scores, v1_parts, v2_parts, at_t = [], {c: [] for c in COMPONENTS}, {}, {t: [] for t in temperatures_k}
-    for bond, res in zip(report.selection.bonds, report.results):
-        geometry = scan_geometry(frames[bond.structure_idx], bond, config, cutoff,
-                                 getattr(potential, "interaction_range_angstrom", None))
-
-        def refine(r, geometry=geometry):
+    for res in report.results:
+        def refine(r, geometry=res.geometry):
             return evaluate_points(potential, geometry, r)
 
         refine = refine if config.refine_jumps else None
