@@ -94,13 +94,10 @@ def one_sided_steps(values: np.ndarray, degree: int, window_points: int, min_poi
     # both sides keeps the mirror symmetry, hence the error cancellation): one filter of 2m taps
     # over y[k-m+1 .. k+m]. The interior shares m = window_points, a batched sliding-window
     # product; each shorter m occurs at most twice (k = m - 1 and k = n - 1 - m).
-    for m in range(lo, window_points + 1):
-        ks = np.arange(m - 1, n - m) if m == window_points else np.unique([m - 1, n - 1 - m])
-        ks = ks[(ks >= m - 1) & (ks <= n - 1 - m)]
-        if m < window_points:  # interior intervals are the full window's
-            ks = ks[np.minimum(ks + 1, n - 1 - ks) == m]
-        if len(ks) == 0:
-            continue
+    k = np.arange(n - 1)
+    m_of_k = np.minimum(np.minimum(k + 1, n - 1 - k), window_points)
+    for m in np.unique(m_of_k[m_of_k >= lo]).tolist():
+        ks = np.flatnonzero(m_of_k == m)
         left = poly_weights(tuple(-0.5 - np.arange(m)[::-1]), 0.0, degree, deriv)  # points k-m+1..k
         right = poly_weights(tuple(0.5 + np.arange(m)), 0.0, degree, deriv)  # points k+1..k+m
         windows = sliding_window_view(y, 2 * m, axis=0)[ks - m + 1]  # (len(ks), c, 2m)
