@@ -140,7 +140,12 @@ def auc_ranks(pred, label) -> float:
     n_neg = len(label) - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    return float((midranks(pred)[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(auc_from_rank_sum(midranks(pred)[label].sum(), n_pos, n_neg))
+
+
+def auc_from_rank_sum(rank_sum_pos, n_pos: int, n_neg: int):
+    """The Mann-Whitney identity: AUC from the positives' rank sum (scalar or array of them)."""
+    return (rank_sum_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def c_index_pairs(pred, time_ps, event, weight=None) -> float:
@@ -314,18 +319,14 @@ def permutation_p(units: pd.DataFrame, pred_col: str, label_col: str, strata_col
     if n_pos == 0 or n_neg == 0:
         return math.nan
     ranks = midranks(data[pred_col].to_numpy(float))
-
-    def auc_of(rank_sum_pos):
-        return (rank_sum_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-    observed = auc_of(ranks[label].sum())
+    observed = auc_from_rank_sum(ranks[label].sum(), n_pos, n_neg)
     codes = _strata_codes(data, strata_cols)
     rng = np.random.default_rng(seed)
     permuted = np.empty((n, len(ranks)))
     for c in np.unique(codes):
         rows = np.flatnonzero(codes == c)
         permuted[:, rows] = rng.permuted(np.tile(ranks[rows], (n, 1)), axis=1)
-    null = auc_of(permuted[:, label].sum(axis=1))
+    null = auc_from_rank_sum(permuted[:, label].sum(axis=1), n_pos, n_neg)
     return float((1 + np.sum(null >= observed - 1e-12)) / (n + 1))
 
 
