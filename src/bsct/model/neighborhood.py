@@ -78,13 +78,6 @@ class Edges:
         )
 
 
-def _segment_starts(center_idx: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(counts, starts), each (n_atoms,), for edges sorted by center."""
-    counts = torch.bincount(center_idx, minlength=n_atoms)
-    starts = torch.cumsum(counts, 0) - counts
-    return counts, starts
-
-
 def hard_ranks(center_idx: torch.Tensor, d_angstrom: torch.Tensor, n_atoms: int) -> torch.Tensor:
     """(n_edges,) int64 rank of each edge's distance among its center's edges (0 = nearest).
 
@@ -92,7 +85,7 @@ def hard_ranks(center_idx: torch.Tensor, d_angstrom: torch.Tensor, n_atoms: int)
     distances (padding +inf, after every real edge), so ties keep pair order, as a global
     (center, distance) sort would. ``topk`` would not: its order among ties is unspecified.
     """
-    counts, _ = _segment_starts(center_idx, n_atoms)
+    counts = torch.bincount(center_idx, minlength=n_atoms)  # edges per center
     center, slot, width = _padded_slots(counts)
     table = torch.full((n_atoms, width), torch.inf, dtype=d_angstrom.dtype, device=d_angstrom.device)
     order = torch.argsort(table.index_put((center, slot), d_angstrom.detach()), dim=1, stable=True)
@@ -192,7 +185,7 @@ def soft_ranks(
     Shapes: (n_edges,) each -> (n_edges,). Edges must be sorted by center.
     """
     pair_block = PAIR_BLOCK if pair_block is None else pair_block
-    counts, _ = _segment_starts(center_idx, n_atoms)
+    counts = torch.bincount(center_idx, minlength=n_atoms)  # edges per center
     if n_atoms * int(counts.max()) ** 2 <= pair_block:
         return _soft_ranks_block(d_angstrom, count_weight, counts, scale_angstrom)
     # contiguous runs of centers with <= pair_block padded pairs each (a lone larger center is its own run)
