@@ -38,7 +38,7 @@ from ase.build import bulk  # noqa: E402
 from bsct.registry import load_potential  # noqa: E402
 from bsct.scan.bonds import find_bonds  # noqa: E402
 from bsct.scan.collisions import scored_mask  # noqa: E402
-from bsct.scan.geometry import ScanRange, build_scan  # noqa: E402
+from bsct.scan.geometry import MANY_BODY_RANGE_FACTOR, ScanRange, build_scan  # noqa: E402
 from bsct.scan.runner import evaluate_scan  # noqa: E402
 
 
@@ -46,10 +46,9 @@ def transformer():
     """The paper-size Transformer (config ``final``: dim 64, 2 layers, k = 30, r_cut 6 Å), untrained,
     float64 (timing does not depend on the weights)."""
     from bsct.model.config import named_config
-    from bsct.model.transformer import TransformerMLIP
+    from bsct.model.transformer import build_model
 
-    torch.manual_seed(0)
-    return TransformerMLIP(named_config("final", elements=(29,), dtype="float64")).eval()
+    return build_model(named_config("final", elements=(29,), dtype="float64"), seed=0).eval()
 
 
 _CHGNET = []
@@ -78,7 +77,7 @@ def main():
     for key in args.models.split(","):
         potential, image_range = models[key]()
         image_range = image_range or getattr(potential, "interaction_range_angstrom", None) \
-            or 2 * potential.cutoff_angstrom  # build_scan's default for a potential that declares no range
+            or MANY_BODY_RANGE_FACTOR * potential.cutoff_angstrom  # build_scan's default when none is declared
         for n in (int(x) for x in args.inputs.split(",")):
             atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(n)
             bond = find_bonds(atoms)[0]

@@ -37,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-from bsct.model.config import named_config
+from bsct.model.config import ModelConfig, named_config
 from bsct.model.transformer import build_model
 from bsct.potentials.protocol import AtomsBatch, PotentialOutput, forces_and_stress_from_energy
 from bsct.train.callbacks import energy_curve_roughness
@@ -236,7 +236,7 @@ def speed_vs(commit: str, sizes, repeats: int, checkpoints, profile: bool) -> li
     for label, cfg_dict in configs.items():
         for dtype in ("float64", "float32"):
             cfg = {**cfg_dict, "dtype": dtype}
-            new = build_model(named_config("final").__class__.from_dict(cfg), seed=0)
+            new = build_model(ModelConfig.from_dict(cfg), seed=0)
             old = old_transformer.TransformerMLIP(old_config.ModelConfig.from_dict(cfg))
             if label in payloads:
                 new.load_state_dict(payloads[label]["model_state"])
