@@ -1,6 +1,7 @@
 """Crystal scan cells: v1's half-cell growth (before) vs v2's image-safe cell (after), in one run.
 
     python benchmarks/bench_crystal_cells.py [--points 12] [--repeats 2]
+    python benchmarks/bench_crystal_cells.py --models chgnet --convergence 6,9,12,15 --points 12
 
 fcc Cu inputs of 4, 32 and 108 atoms (cubic cell repeated 1, 2, 3 times), the first bond of each,
 scanned as ``build_scan`` lays it out under ``cell_rule="half-cell"`` (main's rule, v1) and
@@ -13,6 +14,9 @@ scanned as ``build_scan`` lays it out under ``cell_rule="half-cell"`` (main's ru
   short of its 2-layer receptive field, so not exact either), and with the range set to r_cut;
 - ``chgnet`` (CHGNet 0.3.0, float64, atom graph 6 Å, 4 message-passing layers; default range
   2 r_cut, not exact) and ``chgnet-rc`` with the range set to r_cut (6 Å).
+
+``--convergence 6,9,12,15 --models chgnet`` instead prints each range's image error against the
+largest range's cell (one bond of the 4-atom input, ``--points`` points).
 
 Per case, interleaved in every repeat, one thread: CPU time of ``evaluate_scan`` over ``--points``
 scan points (``time.process_time``; the machine is shared), best repeat. "max |dE|" is the largest
@@ -60,12 +64,36 @@ def chgnet():
     return _CHGNET[0]
 
 
+def convergence(potential, ranges_angstrom: list[float], points: int) -> None:
+    """The image error of one fcc Cu bond scan against the largest range's cell: max |ΔE − ΔE_ref|
+    over the scored range, ΔE = E(r) − E(first scored r), per image range (Markdown table)."""
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    bond = find_bonds(atoms)[0]
+    curves = {}
+    for rng in sorted(ranges_angstrom):
+        geo = build_scan(atoms, bond, ScanRange(n_points=points), potential.cutoff_angstrom, cell_rule="image-safe",
+                         image_range_angstrom=rng)
+        curves[rng] = (len(geo.atoms), geo, evaluate_scan(potential, geo).energy_ev)
+    _, ref_geo, ref_e = curves[max(curves)]
+    mask = scored_mask(ref_geo.closest_third_atom_angstrom(), ref_geo.r_angstrom)
+    k0 = np.flatnonzero(mask)[0]
+    ref = (ref_e - ref_e[k0])[mask]
+    print(f"{getattr(potential, 'name', potential)}, fcc Cu (4-atom input, first bond), {points} points; reference: "
+          f"the {curves[max(curves)][0]}-atom cell of R = {max(curves):g} Å; ΔE range {np.abs(ref).max():.2f} eV\n")
+    print("| image range R (Å) | cell atoms | max abs(ΔE − ΔE_ref), eV |")
+    print("|---:|---:|---:|")
+    for rng, (n_atoms, _, e) in curves.items():
+        print(f"| {rng:g} | {n_atoms} | {np.abs((e - e[k0])[mask] - ref).max():.1e} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--models", default="lj,emt,emt-rc,transformer")
     parser.add_argument("--inputs", default="1,2,3", help="cubic 4-atom cell repeated n times, comma-separated")
+    parser.add_argument("--convergence", default=None, metavar="R1,R2,...",
+                        help="instead: the image error of each model's scan per image range (Å) against the largest")
     args = parser.parse_args()
     torch.set_num_threads(1)
     emt = load_potential("emt")
@@ -73,6 +101,10 @@ def main():
               "emt-rc": lambda: (emt, emt.interaction_range_angstrom / 2), "transformer": lambda: (transformer(), None),
               "transformer-rc": lambda: (transformer(), 6.0), "chgnet": lambda: (chgnet(), None),
               "chgnet-rc": lambda: (chgnet(), chgnet().cutoff_angstrom)}
+    if args.convergence:
+        for key in args.models.split(","):
+            convergence(models[key]()[0], [float(x) for x in args.convergence.split(",")], args.points)
+        return
     cases = []
     for key in args.models.split(","):
         potential, image_range = models[key]()

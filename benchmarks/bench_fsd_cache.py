@@ -28,22 +28,15 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from itertools import zip_longest  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench_native_batched import round_robin_systems  # noqa: E402  (benchmarks/ is on the path as a script)
+
 from bsct.data.bsct_spice import sample_root, system_dirs  # noqa: E402
 from bsct.fsd.run import run_fsd  # noqa: E402
-
-
-def round_robin(root: Path, n: int) -> list[Path]:
-    by_type: dict[str, list[Path]] = {}
-    for p in system_dirs(root):
-        by_type.setdefault(p.parent.name, []).append(p)
-    picked = [p for row in zip_longest(*by_type.values()) for p in row if p is not None]
-    return picked[:n]
 
 
 def timed(model: str, paths: list[Path], cache: str) -> tuple[float, dict]:
@@ -63,7 +56,7 @@ def main():
     logging.disable(logging.WARNING)
     sets = {"shipped subset": system_dirs(sample_root())}
     if args.data is not None:
-        sets[f"{args.n_systems} systems of BSCT-SPICE"] = round_robin(args.data, args.n_systems)
+        sets[f"{args.n_systems} systems of BSCT-SPICE"] = round_robin_systems(args.data, args.n_systems)
     best = {(name, v): np.inf for name in sets for v in ("off", "cold", "warm")}
     for name, paths in sets.items():  # warm-up: imports, model set-up, the OS page cache
         timed("lj", paths, "off")

@@ -42,7 +42,7 @@ from bench_fsd import baseline_loop  # benchmarks/ is on the path when this file
 from bench_native_batched import _machine, own_calculator, round_robin_systems
 
 from bsct.fsd.run import run_fsd
-from bsct.potentials.ase_adapters import TorchCalculator, in_vacuum_box
+from bsct.potentials.ase_adapters import TorchCalculator
 
 UNTRAINED = "transformer-untrained"
 
@@ -66,8 +66,8 @@ def loop_side(spec: str):
         method = spec.partition(":")[2] or "GFN2-xTB"
         return (lambda scan: TBLite(method=method, charge=scan.charge, verbosity=0)), Atoms.copy
     if spec.startswith(("chgnet:", "sevennet:")):
-        calc, boxed = own_calculator(spec)
-        return (lambda scan: calc), ((lambda a: in_vacuum_box(a, 6.0, "CHGNet")) if boxed else Atoms.copy)
+        calc, prepare = own_calculator(spec)
+        return (lambda scan: calc), prepare
     from bsct.registry import load_potential
 
     potential = load_potential(spec)

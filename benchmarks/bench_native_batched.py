@@ -48,28 +48,32 @@ from bsct.registry import load_potential
 
 def round_robin_systems(root: Path, n: int) -> list[Path]:
     """``n`` systems over all bond types: the first of every type, then the second, ..."""
+    every = system_dirs(root)
     by_type: dict[str, list[Path]] = {}
-    for path in system_dirs(root):
+    for path in every:
         by_type.setdefault(path.parent.name, []).append(path)
     picked, depth = [], 0
     while len(picked) < n and any(len(v) > depth for v in by_type.values()):
         picked += [v[depth] for v in by_type.values() if len(v) > depth][: n - len(picked)]
         depth += 1
-    return sorted(picked, key=lambda p: system_dirs(root).index(p))
+    order = {p: k for k, p in enumerate(every)}  # the release listed once, not once per pick
+    return sorted(picked, key=order.__getitem__)
 
 
 def own_calculator(spec: str):
-    """The package's own ASE calculator of SPEC and whether molecules need CHGNet's vacuum box."""
+    """The package's own ASE calculator of SPEC, and ``prepare(atoms)``: the copy it sees (CHGNet's
+    molecules in the vacuum box bsct uses)."""
     family, _, version = spec.partition(":")
     if family == "chgnet":
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
 
         net = CHGNet.load(model_name=version or "0.3.0", use_device="cpu", verbose=False)
-        return CHGNetCalculator(net, use_device="cpu", on_isolated_atoms="ignore"), True
+        return (CHGNetCalculator(net, use_device="cpu", on_isolated_atoms="ignore"),
+                lambda atoms: in_vacuum_box(atoms, 6.0, "CHGNet"))
     from sevenn.calculator import SevenNetCalculator
 
-    return SevenNetCalculator(version or "7net-0", device="cpu"), False
+    return SevenNetCalculator(version or "7net-0", device="cpu"), Atoms.copy
 
 
 def timed(fn):
@@ -84,8 +88,7 @@ def bench_fsd(args) -> None:
     root = Path(args.data)
     paths = round_robin_systems(root, args.systems)
     native = load_potential(args.model)
-    calc, boxed = own_calculator(args.model)
-    prepare = (lambda a: in_vacuum_box(a, 6.0, "CHGNet")) if boxed else Atoms.copy
+    calc, prepare = own_calculator(args.model)
 
     def fsd_of(potential):
         return lambda path: [row["full_smoothness"] for row in

@@ -21,7 +21,7 @@ one energy term.
 - Atom-centred many-body potential with neighbour cutoff r_c (EMT: r_c = 5.88 Å, its neighbour
   list; Stillinger–Weber: 3.77 Å): R = 2 r_c, because an atom s within r_c of both a and an image
   of b couples them (EMT's density at s, SW's three-body term at s). With R = r_c instead, SW-Si
-  in its 8-atom cell gives energies 2 % off the large cell's (measured, docs/benchmarks.md).
+  in its 8-atom cell gives energy differences more than 1 meV off the large cell's (tests/scan/test_cells.py).
   2 r_c is the default for a potential that declares no range.
 - Message passing with T layers: R = 2·T·r_c would be exact; the default 2 r_c keeps images out
   of every neighbourhood the pair shares, not out of the receptive field (nor did v1's half-cell
