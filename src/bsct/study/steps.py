@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,29 @@ def _resuming(run: Callable[[bool], Any], out_dir: Path):
         return run(False)
 
 
+def _scan_size(job: PotentialJob, size: StudySize) -> tuple[int, int]:
+    """(points per scan, bonds per type) of a job's BSCT: smaller for third-party and scan-only jobs."""
+    third = job.kind == "third_party" or job.scan_only
+    return ((size.third_party_bsct_points, size.third_party_bsct_max_per_type) if third
+            else (size.bsct_points, size.bsct_max_per_type))
+
+
+def _scan_record(report) -> dict:
+    """What both BSCT steps record of a report: cost (a resumed test's: this run plus the model time
+    of the curves an earlier run saved), artifacts by kind, per type, cutoff."""
+    return {"wall_seconds": report.wall_seconds + report.resumed_model_seconds,
+            "resumed_model_seconds": report.resumed_model_seconds, "model_seconds": report.model_seconds,
+            "n_model_calls": report.n_model_calls, "n_points": report.n_points,
+            "n_artifacts": len(report.artifacts), "artifact_kinds": dict(Counter(a.kind for a in report.artifacts)),
+            "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
+
+
 def bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: Path, depends: str) -> dict:
     """BSCT score of the potential on the system's held-out structures; ``bsct.json``."""
     from bsct.scan.geometry import ScanRange
 
     size = cfg.study_size
-    third = job.kind == "third_party" or job.scan_only
-    n_points = size.third_party_bsct_points if third else size.bsct_points
-    max_per_type = size.third_party_bsct_max_per_type if third else size.bsct_max_per_type
+    n_points, max_per_type = _scan_size(job, size)
     scan_range = ScanRange(n_points=n_points, r_max_scale=size.bsct_r_max_scale,
                            past_cutoff_angstrom=NO_CUTOFF_TERM_ANGSTROM)
     settings = {"potential": potential_ref, "depends": depends, "max_per_type": max_per_type, **data_settings(size),
@@ -145,15 +161,7 @@ def bsct_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_dir: 
                             max_per_type=max_per_type, seed=cfg.seed, scan_range=scan_range)
 
         report = _resuming(scan, job_dir / "bsct")
-        kinds: dict[str, int] = {}
-        for a in report.artifacts:
-            kinds[a.kind] = kinds.get(a.kind, 0) + 1
-        # a resumed test's cost: this run plus the model time of the curves an earlier run saved
-        return {"score": report.score, "wall_seconds": report.wall_seconds + report.resumed_model_seconds,
-                "resumed_model_seconds": report.resumed_model_seconds, "model_seconds": report.model_seconds,
-                "n_model_calls": report.n_model_calls, "n_points": report.n_points,
-                "n_artifacts": len(report.artifacts), "artifact_kinds": kinds,
-                "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
+        return {"score": report.score, **_scan_record(report)}
 
     return cached_step(job_dir / "bsct.json", settings, compute)
 
@@ -181,9 +189,7 @@ def bsct_v2_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
     from bsct.scan.api import BSCTConfig
 
     size = cfg.study_size
-    third = job.kind == "third_party" or job.scan_only
-    n_points = size.third_party_bsct_points if third else size.bsct_points
-    max_per_type = size.third_party_bsct_max_per_type if third else size.bsct_max_per_type
+    n_points, max_per_type = _scan_size(job, size)
     frames = bsct_frames(study_frames(job.system, "test", size.data_size))
     periodic = all(a.pbc.all() for a in frames)
     config = BSCTConfig(max_per_type=max_per_type, seed=cfg.seed, scan_range=bsct_v2_scan_range(n_points, size, periodic),
@@ -198,16 +204,8 @@ def bsct_v2_step(job: PotentialJob, potential_ref: str, cfg: StudyConfig, job_di
                             progress=cfg.progress)
 
         report = _resuming(scan, job_dir / "bsct_v2")
-        kinds: dict[str, int] = {}
-        for a in report.artifacts:
-            kinds[a.kind] = kinds.get(a.kind, 0) + 1
         return {"score": report.score, "weighted_score": report.weighted_score, "temperature_k": size.md_temperature_k,
-                "complete": report.complete, "score_by_kind": score_by_kind(report),
-                "wall_seconds": report.wall_seconds + report.resumed_model_seconds,
-                "resumed_model_seconds": report.resumed_model_seconds, "model_seconds": report.model_seconds,
-                "n_model_calls": report.n_model_calls, "n_points": report.n_points,
-                "n_artifacts": len(report.artifacts), "artifact_kinds": kinds,
-                "per_type": report.per_type, "cutoff_angstrom": report.cutoff_angstrom}
+                "complete": report.complete, "score_by_kind": score_by_kind(report), **_scan_record(report)}
 
     return cached_step(job_dir / "bsct_v2.json", settings, compute)
 
